@@ -1,0 +1,107 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package controllers
+
+import (
+	"context"
+	"errors"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	"github.com/tokenguard/tokenguard/api/v1alpha1"
+	"github.com/tokenguard/tokenguard/internal/compiler"
+)
+
+// StatusReconciler reports on each TokenPolicy whether it compiles. It runs on
+// the leader only, so replicas never fight over status.
+type StatusReconciler struct {
+	Client    client.Client
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+}
+
+// Reconcile writes the policy's Ready condition, once, and only when it changed.
+func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var tp v1alpha1.TokenPolicy
+	if err := r.Client.Get(ctx, req.NamespacedName, &tp); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	cond, err := r.evaluate(ctx, &tp)
+	if err != nil {
+		// Transient (an API error reading a Secret): back off and retry.
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, r.writeStatus(ctx, &tp, cond)
+}
+
+// evaluate compiles the policy and turns the outcome into a Ready condition.
+func (r *StatusReconciler) evaluate(ctx context.Context, tp *v1alpha1.TokenPolicy) (metav1.Condition, error) {
+	cond := metav1.Condition{
+		Type:               v1alpha1.ConditionReady,
+		Status:             metav1.ConditionTrue,
+		ObservedGeneration: tp.Generation,
+		Reason:             v1alpha1.ReasonCompiled,
+		Message:            "the policy compiled and is served by every replica",
+	}
+	_, err := compiler.Compile(ctx, tp, apiSecretReader{r.APIReader})
+	var invalid *compiler.InvalidSpecError
+	var secret *compiler.SecretError
+	switch {
+	case err == nil:
+	case errors.As(err, &invalid):
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec
+		cond.Message = "the policy cannot be served (its previous version, if any, still is): " + invalid.Error()
+	case errors.As(err, &secret):
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound
+		if !secret.Missing {
+			cond.Reason = v1alpha1.ReasonSecretInvalid
+		}
+		cond.Message = secret.Error() + "; AbuseIPDB checks fail and the policy's onFailure action applies"
+	default:
+		return cond, err
+	}
+	return cond, nil
+}
+
+func (r *StatusReconciler) writeStatus(ctx context.Context, tp *v1alpha1.TokenPolicy, cond metav1.Condition) error {
+	before := tp.DeepCopy()
+	prev := meta.FindStatusCondition(tp.Status.Conditions, v1alpha1.ConditionReady)
+	changed := prev == nil || prev.Status != cond.Status || prev.Reason != cond.Reason || prev.Message != cond.Message
+	meta.SetStatusCondition(&tp.Status.Conditions, cond)
+	tp.Status.ObservedGeneration = tp.Generation
+	if apiequality.Semantic.DeepEqual(before.Status, tp.Status) {
+		return nil
+	}
+	if err := r.Client.Status().Patch(ctx, tp, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	if changed && r.Recorder != nil {
+		if cond.Status == metav1.ConditionTrue {
+			r.Recorder.Eventf(tp, nil, corev1.EventTypeNormal, cond.Reason, "Compile", "%s", cond.Message)
+		} else {
+			r.Recorder.Eventf(tp, nil, corev1.EventTypeWarning, cond.Reason, "Compile", "%s", cond.Message)
+		}
+	}
+	return nil
+}
+
+// SetupWithManager runs the controller on the leader only (the default).
+func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("tokenpolicy-status").
+		// Its own status writes do not need another pass.
+		For(&v1alpha1.TokenPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A created, rotated or deleted Secret can change the Ready condition.
+		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(policiesForSecret(r.Client))).
+		Complete(r)
+}

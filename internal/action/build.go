@@ -1,0 +1,235 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package action
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/tokenguard/tokenguard/internal/engine"
+	"github.com/tokenguard/tokenguard/internal/policy"
+)
+
+// Paths the platform lets the action change (contract 2.2).
+const (
+	pathClaims    = "/accessToken/claims/"
+	pathScopes    = "/accessToken/scopes/"
+	pathAudiences = "/accessToken/claims/aud/"
+	pathExpiresIn = "/accessToken/claims/expires_in"
+	appendIndex   = "-"
+)
+
+// Skipped is a change the decision asked for that the platform would not
+// apply to this call, so no operation was sent for it.
+type Skipped struct {
+	Change string
+	Reason string
+}
+
+// Allowed reports whether the platform keeps an operation, by its filter
+// (contract 4.3): same op, and the path equal to an allowed path or its
+// prefix up to the last slash equal to one.
+func Allowed(allowed []AllowedOperation, op, path string) bool {
+	base := path[:strings.LastIndexByte(path, '/')+1]
+	for i := range allowed {
+		if allowed[i].Op != op {
+			continue
+		}
+		for _, p := range allowed[i].Paths {
+			if p == path || p == base {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// audiencePattern is the platform's rule for added audiences (contract O8).
+var audiencePattern = regexp.MustCompile(`^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/$.?#].\S*|[a-zA-Z0-9.-]+)$`)
+
+// ValidAudience reports whether the platform accepts v as an added audience.
+func ValidAudience(v string) bool { return audiencePattern.MatchString(v) }
+
+// ValidScope reports whether v is a scope token the platform accepts (NQCHAR).
+func ValidScope(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Operations turns an allowing decision into the operations for this call.
+// Every operation it returns passes the platform's filter and semantic rules
+// for this request; a change that would not is reported as skipped instead
+// of being sent and silently dropped.
+func Operations(req *Request, d *engine.Decision) ([]Operation, []Skipped) {
+	b := builder{req: req, tok: &req.Event.AccessToken}
+	b.expiry(d.ExpiresIn)
+	b.scopes(d.RemoveScopes, d.AddScopes)
+	b.audiences(d.RemoveAudiences, d.AddAudiences)
+	for _, c := range d.Claims {
+		b.claim(c)
+	}
+	return b.ops, b.skipped
+}
+
+type builder struct {
+	req     *Request
+	tok     *AccessToken
+	ops     []Operation
+	skipped []Skipped
+}
+
+func (b *builder) emit(op, path string, value json.RawMessage, change string) {
+	if !Allowed(b.req.AllowedOperations, op, path) {
+		b.skip(change, "the call does not allow "+op+" on "+path)
+		return
+	}
+	b.ops = append(b.ops, Operation{Op: op, Path: path, Value: value})
+}
+
+func (b *builder) skip(change, reason string) {
+	b.skipped = append(b.skipped, Skipped{Change: change, Reason: reason})
+}
+
+func (b *builder) claim0(name string) (json.RawMessage, bool) {
+	for i := range b.tok.Claims {
+		if b.tok.Claims[i].Name == name {
+			return b.tok.Claims[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+// expiry caps the token lifetime; it never lengthens a token.
+func (b *builder) expiry(to int64) {
+	if to <= 0 {
+		return
+	}
+	if raw, ok := b.claim0("expires_in"); ok {
+		if cur, ok := parseInt(raw); ok && cur > 0 && cur <= to {
+			return
+		}
+	}
+	b.emit(OpReplace, pathExpiresIn, strconv.AppendInt(nil, to, 10), "expires_in")
+}
+
+func parseInt(raw json.RawMessage) (int64, bool) {
+	s := strings.Trim(string(bytes.TrimSpace(raw)), `"`)
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// scopes removes by the index in the request's list (indexes are not shifted
+// by earlier removals, contract O6) and appends additions the token lacks.
+func (b *builder) scopes(remove, add []string) {
+	for i, s := range b.tok.Scopes {
+		if contains(remove, s) {
+			b.emit(OpRemove, pathScopes+strconv.Itoa(i), nil, "remove scope "+s)
+		}
+	}
+	for _, s := range add {
+		switch {
+		case contains(b.tok.Scopes, s):
+		case !ValidScope(s):
+			b.skip("add scope "+s, "not a valid scope token")
+		default:
+			b.emit(OpAdd, pathScopes+appendIndex, quote(s), "add scope "+s)
+		}
+	}
+}
+
+func (b *builder) audiences(remove, add []string) {
+	if len(remove) == 0 && len(add) == 0 {
+		return
+	}
+	raw, _ := b.claim0("aud")
+	var aud []string
+	if err := json.Unmarshal(raw, &aud); err != nil {
+		for _, a := range remove {
+			b.skip("remove audience "+a, "the token's aud claim is not an array")
+		}
+		for _, a := range add {
+			b.skip("add audience "+a, "the token's aud claim is not an array")
+		}
+		return
+	}
+	for i, a := range aud {
+		if contains(remove, a) {
+			b.emit(OpRemove, pathAudiences+strconv.Itoa(i), nil, "remove audience "+a)
+		}
+	}
+	for _, a := range add {
+		switch {
+		case contains(aud, a):
+		case !ValidAudience(a):
+			b.skip("add audience "+a, "the platform accepts only URIs or names of letters, digits, dots and hyphens")
+		default:
+			b.emit(OpAdd, pathAudiences+appendIndex, quote(a), "add audience "+a)
+		}
+	}
+}
+
+// claim adds a claim the token lacks, replaces one it has with another value,
+// and leaves one with the same value alone (the refresh flow re-sends claims
+// an earlier call added, contract O16).
+func (b *builder) claim(c policy.Claim) {
+	change := "claim " + c.Name
+	cur, ok := b.claim0(c.Name)
+	if !ok {
+		v, _ := json.Marshal(struct {
+			Name  string          `json:"name"`
+			Value json.RawMessage `json:"value"`
+		}{c.Name, c.Value})
+		b.emit(OpAdd, pathClaims+appendIndex, v, change)
+		return
+	}
+	if jsonEqual(cur, c.Value) {
+		return
+	}
+	if isArray(cur) {
+		b.skip(change, "the platform cannot replace a whole array claim")
+		return
+	}
+	b.emit(OpReplace, pathClaims+c.Name, c.Value, change)
+}
+
+func isArray(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) > 0 && t[0] == '['
+}
+
+func jsonEqual(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	var x, y bytes.Buffer
+	if json.Compact(&x, a) != nil || json.Compact(&y, b) != nil {
+		return false
+	}
+	return bytes.Equal(x.Bytes(), y.Bytes())
+}
+
+func quote(s string) json.RawMessage {
+	v, _ := json.Marshal(s)
+	return v
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,192 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package app assembles TokenGuard: options, the request path (GeoIP,
+// AbuseIPDB, engine, action handler) and either the Kubernetes manager or
+// standalone mode around it.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tokenguard/tokenguard/internal/abuseipdb"
+	"github.com/tokenguard/tokenguard/internal/engine"
+	"github.com/tokenguard/tokenguard/internal/geoip"
+	"github.com/tokenguard/tokenguard/internal/metrics"
+	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/webhook"
+)
+
+// Options are the command-line settings.
+type Options struct {
+	ActionAddr     string
+	AuthConfigFile string
+	TLSCertFile    string
+	TLSKeyFile     string
+
+	MetricsAddr string
+	ProbeAddr   string
+
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	WatchNamespaces         stringList
+
+	GeoIPDatabases      stringList
+	GeoIPReloadInterval time.Duration
+
+	AbuseIPDBURL            string
+	AbuseIPDBDisabled       bool
+	AbuseIPDBBudget         time.Duration
+	AbuseIPDBRequestTimeout time.Duration
+	AbuseIPDBCacheSize      int
+
+	PolicyFiles    stringList
+	SecretsDir     string
+	ReloadInterval time.Duration
+}
+
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+// BindFlags registers the options on fs with their defaults.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.ActionAddr, "action-bind-address", ":8090", "Address the action endpoint listens on.")
+	fs.StringVar(&o.AuthConfigFile, "action-auth-config", "", "File (YAML or JSON) with the endpoint authentication, shaped like the platform's: {type: API_KEY|BASIC|BEARER|NONE, properties: {...}}. Required; NONE must be chosen explicitly.")
+	fs.StringVar(&o.TLSCertFile, "action-tls-cert-file", "", "TLS certificate for the action endpoint; renewed files are picked up without a restart.")
+	fs.StringVar(&o.TLSKeyFile, "action-tls-key-file", "", "TLS private key for the action endpoint.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader to write status. Every replica serves calls regardless.")
+	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "tokenguard.policy.tokenguard.io", "Name of the leader election Lease.")
+	fs.Var(&o.WatchNamespaces, "watch-namespace", "Namespace to watch for TokenPolicies and their Secrets (repeatable; default all).")
+	fs.Var(&o.GeoIPDatabases, "geoip-database", "MaxMind-format country database (GeoIP2/GeoLite2 Country or City, DB-IP, or an ip-location-db file). Repeatable; the first that knows an address wins.")
+	fs.DurationVar(&o.GeoIPReloadInterval, "geoip-reload-interval", time.Minute, "How often GeoIP database files are checked for replacement.")
+	fs.StringVar(&o.AbuseIPDBURL, "abuseipdb-url", abuseipdb.DefaultURL, "AbuseIPDB API base URL.")
+	fs.BoolVar(&o.AbuseIPDBDisabled, "abuseipdb-disabled", false, "Switch AbuseIPDB off: every policy's AbuseIPDB step is skipped (not failed).")
+	fs.DurationVar(&o.AbuseIPDBBudget, "abuseipdb-budget", time.Second, "Total time AbuseIPDB lookups may take for one platform call; past it the policy's onFailure applies. Keep well under the platform's read timeout (Asgardeo: 3s).")
+	fs.DurationVar(&o.AbuseIPDBRequestTimeout, "abuseipdb-request-timeout", 4*time.Second, "Bound on one upstream AbuseIPDB request. It may outlive the call that started it, so the platform's retry finds the score cached.")
+	fs.IntVar(&o.AbuseIPDBCacheSize, "abuseipdb-cache-size", 100000, "Most AbuseIPDB scores kept in memory.")
+	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
+	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
+	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "Standalone mode: how often policy files and Secret keys are checked for changes.")
+}
+
+// Validate reports every problem with the options at once.
+func (o *Options) Validate() error {
+	var errs []error
+	if o.AuthConfigFile == "" {
+		errs = append(errs, errors.New("--action-auth-config is required (use a file with {type: NONE} to run without authentication, for tests only)"))
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--action-tls-cert-file and --action-tls-key-file go together"))
+	}
+	if o.AbuseIPDBBudget <= 0 || o.AbuseIPDBBudget >= 3*time.Second {
+		errs = append(errs, fmt.Errorf("--abuseipdb-budget %s must be above 0 and below the platform's 3s read timeout", o.AbuseIPDBBudget))
+	}
+	if o.SecretsDir != "" && len(o.PolicyFiles) == 0 {
+		errs = append(errs, errors.New("--secrets-dir is for standalone mode and needs --policy-file"))
+	}
+	if o.GeoIPReloadInterval <= 0 || o.ReloadInterval <= 0 {
+		errs = append(errs, errors.New("reload intervals must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Standalone reports whether the options select standalone mode.
+func (o *Options) Standalone() bool { return len(o.PolicyFiles) > 0 }
+
+// Service is the request path, shared by both modes.
+type Service struct {
+	Store   *policy.Store
+	Metrics *metrics.Metrics
+	Geo     *geoip.Resolver
+	Auth    *webhook.Auth
+	Handler *webhook.Handler
+	Server  *webhook.Server
+}
+
+// NewService builds the request path.
+func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Service, error) {
+	m := metrics.New(reg)
+	auth, authCfg, err := webhook.NewAuth(o.AuthConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	if authCfg.Type == webhook.AuthNone {
+		log.Info("WARNING: the action endpoint accepts calls without authentication (type NONE); use BASIC, BEARER or API_KEY in production")
+	}
+	if len(o.GeoIPDatabases) == 0 {
+		log.Info("WARNING: no --geoip-database given: every country is unknown and each policy's onUnknownCountry applies")
+	}
+	geo, err := geoip.Open(o.GeoIPDatabases)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range geo.Databases() {
+		m.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
+		log.Info("geoip database loaded", "path", d.Path, "type", d.Type, "format", d.Format.String(), "buildTime", d.BuildTime)
+	}
+	eng := &engine.Engine{Geo: geo, ReputationBudget: o.AbuseIPDBBudget}
+	if o.AbuseIPDBDisabled {
+		log.Info("WARNING: AbuseIPDB is switched off (--abuseipdb-disabled): AbuseIPDB rules are skipped")
+	} else {
+		c, err := abuseipdb.New(abuseipdb.Options{
+			BaseURL: o.AbuseIPDBURL, CacheSize: o.AbuseIPDBCacheSize,
+			UpstreamTimeout: o.AbuseIPDBRequestTimeout, Observe: m.ObserveAbuseIPDB,
+		})
+		if err != nil {
+			return nil, err
+		}
+		eng.Reputation = c
+	}
+	store := policy.NewStore()
+	h := &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log.WithName("decision")}
+	return &Service{
+		Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h,
+		Server: &webhook.Server{
+			Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
+			CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),
+		},
+	}, nil
+}
+
+// OnSnapshot updates the served-policies gauge.
+func (s *Service) OnSnapshot(snap *policy.Snapshot) {
+	s.Metrics.PoliciesServed.Set(float64(len(snap.Policies)))
+}
+
+// Watchers runs the file watchers (GeoIP databases, auth config) until ctx ends.
+func (s *Service) Watchers(ctx context.Context, o *Options, log logr.Logger) {
+	go s.Geo.Watch(ctx, o.GeoIPReloadInterval, log.WithName("geoip"), func(d *geoip.Database) {
+		s.Metrics.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
+	})
+	go s.Auth.Watch(ctx, 10*time.Second, log.WithName("auth"))
+}
+
+// readyz fails until the first complete snapshot exists.
+func (s *Service) readyz(_ *http.Request) error {
+	if !s.Store.Ready() {
+		return errors.New("policy snapshot not built yet")
+	}
+	return nil
+}

@@ -1,0 +1,452 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package engine decides a token call against a policy snapshot. It is pure
+// logic: GeoIP and AbuseIPDB come in through small interfaces, time through
+// the call, so tables of cases run without files, servers or clocks.
+package engine
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/policy"
+)
+
+// GeoResolver maps an address to an ISO 3166-1 alpha-2 country code, or ""
+// when no database knows it.
+type GeoResolver interface {
+	Country(ip netip.Addr) string
+}
+
+// ScoreQuery asks for an address's AbuseIPDB score.
+type ScoreQuery struct {
+	APIKey       policy.Secret
+	IP           netip.Addr
+	MaxAgeInDays int
+	// TTL is how old a cached score may be.
+	TTL time.Duration
+}
+
+// ScoreResult is an abuse confidence score, 0 to 100.
+type ScoreResult struct {
+	Score  int
+	Cached bool
+}
+
+// Reputation answers score queries (AbuseIPDB behind a cache).
+type Reputation interface {
+	Score(ctx context.Context, q ScoreQuery) (ScoreResult, error)
+}
+
+// Header is a forwarded request header (the platform's additionalHeaders item).
+type Header struct {
+	Name  string   `json:"name"`
+	Value []string `json:"value"`
+}
+
+// Call is what the engine needs to know about one platform call.
+type Call struct {
+	Tenant    string
+	ClientID  string
+	GrantType string
+	// Headers are event.request.additionalHeaders as sent.
+	Headers []Header
+	Now     time.Time
+}
+
+// header returns the first value of the named header (lower-case name),
+// matched without regard to case.
+func (c *Call) header(lower string) (string, bool) {
+	for i := range c.Headers {
+		if strings.EqualFold(c.Headers[i].Name, lower) && len(c.Headers[i].Value) > 0 {
+			return c.Headers[i].Value[0], true
+		}
+	}
+	return "", false
+}
+
+// Engine decides calls.
+type Engine struct {
+	Geo GeoResolver
+	// Reputation is nil when AbuseIPDB is switched off: the AbuseIPDB step of
+	// every policy is then skipped (not failed).
+	Reputation Reputation
+	// ReputationBudget bounds the time all AbuseIPDB lookups of one call may
+	// take together; the policy's failure mode applies past it.
+	ReputationBudget time.Duration
+}
+
+// ScoreSource says where a decision's score came from.
+type ScoreSource uint8
+
+// Score sources.
+const (
+	ScoreNotNeeded ScoreSource = iota
+	ScoreCacheHit
+	ScoreCacheMiss
+	ScoreFailed
+	ScoreDisabled
+)
+
+func (s ScoreSource) String() string {
+	return [...]string{"none", "hit", "miss", "error", "disabled"}[s]
+}
+
+// PolicyResult explains what one policy decided.
+type PolicyResult struct {
+	Key    string
+	Mode   policy.Mode
+	Action policy.Action
+	// Cause is the rule that denied or shortened, CauseNone otherwise.
+	Cause     policy.Cause
+	ExpiresIn int64
+	Trusted   bool
+}
+
+// Denial is the answer for a denied call.
+type Denial struct {
+	Policy        string
+	Cause         policy.Cause
+	FailureReason string
+	Description   string
+}
+
+// Decision is the outcome of a call with its explanation.
+type Decision struct {
+	Deny   bool
+	Denial Denial
+
+	// ExpiresIn is the lifetime to cap the token at; 0 means no change.
+	ExpiresIn       int64
+	AddScopes       []string
+	RemoveScopes    []string
+	AddAudiences    []string
+	RemoveAudiences []string
+	Claims          []policy.Claim
+
+	// Explanation.
+	IP          netip.Addr
+	Country     string
+	Score       int // -1 when not looked up
+	ScoreSource ScoreSource
+	ScoreError  error
+	Policies    []PolicyResult
+	Took        time.Duration
+}
+
+// state holds what one call has resolved so far, so that policies sharing a
+// header, an address or a score resolve it once.
+type state struct {
+	call       *Call
+	header     string
+	ip         netip.Addr
+	ipOK       bool
+	ipResolved bool
+	country    string
+	geoDone    bool
+	ctx        context.Context
+	cancel     context.CancelFunc
+}
+
+// Decide evaluates every policy that matches the call, in snapshot order
+// (by key). The first Enforce policy that denies decides the denial and later
+// Enforce policies are skipped; Audit policies are always evaluated and never
+// change the outcome. Allowed calls take the shortest lifetime and the union
+// of the token changes; a scope or audience one policy removes is not added.
+func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) *Decision {
+	start := time.Now()
+	d := &Decision{Score: -1}
+	st := state{call: call, ctx: ctx}
+	defer func() {
+		if st.cancel != nil {
+			st.cancel()
+		}
+	}()
+	for _, p := range snap.Policies {
+		if !p.Match.Matches(call.Tenant, call.ClientID, call.GrantType) {
+			continue
+		}
+		if d.Deny && p.Mode == policy.Enforce {
+			continue
+		}
+		r := e.evaluate(&st, d, p)
+		d.Policies = append(d.Policies, r)
+		if p.Mode == policy.Audit {
+			continue
+		}
+		if r.Action == policy.Deny {
+			d.Deny = true
+			d.Denial = Denial{
+				Policy:        p.Key,
+				Cause:         r.Cause,
+				FailureReason: p.FailureReason,
+				Description:   p.Description(r.Cause, d.Country, d.Score),
+			}
+			continue
+		}
+		e.merge(d, p, r)
+	}
+	if d.Deny {
+		d.ExpiresIn = 0
+		d.AddScopes, d.RemoveScopes, d.AddAudiences, d.RemoveAudiences, d.Claims = nil, nil, nil, nil, nil
+	} else {
+		d.AddScopes = without(d.AddScopes, d.RemoveScopes)
+		d.AddAudiences = without(d.AddAudiences, d.RemoveAudiences)
+	}
+	d.Took = time.Since(start)
+	return d
+}
+
+func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult {
+	r := PolicyResult{Key: p.Key, Mode: p.Mode}
+	ip, ok := st.clientIP(p.IPHeader)
+	if ok {
+		d.IP = ip
+	}
+	if !ok {
+		if p.OnMissingIP == policy.Deny {
+			return deny(r, policy.CauseMissingClientIP)
+		}
+		return r
+	}
+	if containsIP(p.Blocked, ip) {
+		return deny(r, policy.CauseBlockedNetwork)
+	}
+	if containsIP(p.Trusted, ip) {
+		r.Trusted = true
+		return r
+	}
+	if g := p.Geo; g != nil {
+		c := st.countryOf(e.Geo, ip)
+		d.Country = c
+		if cause, denied := geoCheck(g, c); denied {
+			return deny(r, cause)
+		}
+	}
+	risky := false
+	if a := p.Abuse; a != nil {
+		var cause policy.Cause
+		var act policy.Action
+		act, cause, risky = e.abuseCheck(st, d, a, ip, &r)
+		if act == policy.Deny {
+			return deny(r, cause)
+		}
+	}
+	if h := p.AccessHours; h != nil && (!h.OnlyWhenRisky || risky) && !h.Inside(st.call.Now) {
+		if h.Outside == policy.Deny {
+			return deny(r, policy.CauseOutsideAccessHours)
+		}
+		shorten(&r, h.OutsideTo, policy.CauseOutsideAccessHours)
+	}
+	return r
+}
+
+func (e *Engine) abuseCheck(st *state, d *Decision, a *policy.Abuse, ip netip.Addr, r *PolicyResult) (policy.Action, policy.Cause, bool) {
+	if e.Reputation == nil {
+		if d.ScoreSource == ScoreNotNeeded {
+			d.ScoreSource = ScoreDisabled
+		}
+		return policy.Allow, policy.CauseNone, false
+	}
+	res, err := e.Reputation.Score(st.reputationCtx(e.ReputationBudget), ScoreQuery{
+		APIKey: a.APIKey, IP: ip, MaxAgeInDays: a.MaxAgeInDays, TTL: a.CacheTTL,
+	})
+	if err != nil {
+		d.ScoreSource, d.ScoreError = ScoreFailed, err
+		switch a.OnFailure {
+		case policy.Deny:
+			return policy.Deny, policy.CauseReputationUnavailable, false
+		case policy.Shorten:
+			shorten(r, a.FailureTo, policy.CauseReputationUnavailable)
+			return policy.Shorten, policy.CauseReputationUnavailable, true
+		default:
+			return policy.Allow, policy.CauseNone, false
+		}
+	}
+	d.Score = res.Score
+	if res.Cached {
+		d.ScoreSource = ScoreCacheHit
+	} else {
+		d.ScoreSource = ScoreCacheMiss
+	}
+	if a.DenyAbove >= 0 && res.Score > a.DenyAbove {
+		return policy.Deny, policy.CauseHighRisk, true
+	}
+	if a.ShortenAtLeast >= 0 && res.Score >= a.ShortenAtLeast {
+		shorten(r, a.ShortenTo, policy.CauseHighRisk)
+		return policy.Shorten, policy.CauseHighRisk, true
+	}
+	return policy.Allow, policy.CauseNone, false
+}
+
+func geoCheck(g *policy.Geo, country string) (policy.Cause, bool) {
+	if country == "" {
+		return policy.CauseUnknownCountry, g.OnUnknown == policy.Deny
+	}
+	if g.Allowed != nil {
+		return policy.CauseBlockedCountry, !contains(g.Allowed, country)
+	}
+	return policy.CauseBlockedCountry, contains(g.Blocked, country)
+}
+
+func deny(r PolicyResult, c policy.Cause) PolicyResult {
+	r.Action, r.Cause, r.ExpiresIn = policy.Deny, c, 0
+	return r
+}
+
+func shorten(r *PolicyResult, to int64, c policy.Cause) {
+	if to <= 0 {
+		return
+	}
+	if r.ExpiresIn == 0 || to < r.ExpiresIn {
+		r.ExpiresIn, r.Cause = to, c
+	}
+	r.Action = policy.Shorten
+}
+
+// merge folds an allowing policy's lifetime and token changes into d.
+func (e *Engine) merge(d *Decision, p *policy.Policy, r PolicyResult) {
+	t := &p.Token
+	d.ExpiresIn = minLifetime(d.ExpiresIn, r.ExpiresIn)
+	d.ExpiresIn = minLifetime(d.ExpiresIn, t.MaxExpiresIn)
+	d.AddScopes = union(d.AddScopes, t.AddScopes)
+	d.RemoveScopes = union(d.RemoveScopes, t.RemoveScopes)
+	d.AddAudiences = union(d.AddAudiences, t.AddAudiences)
+	d.RemoveAudiences = union(d.RemoveAudiences, t.RemoveAudiences)
+	for _, c := range t.Claims {
+		d.Claims = addClaim(d.Claims, c)
+	}
+	if t.CountryClaim != "" && d.Country != "" {
+		d.Claims = addClaim(d.Claims, policy.Claim{Name: t.CountryClaim, Value: quote(d.Country)})
+	}
+	if t.ScoreClaim != "" && d.Score >= 0 {
+		d.Claims = addClaim(d.Claims, policy.Claim{Name: t.ScoreClaim, Value: []byte(strconv.Itoa(d.Score))})
+	}
+}
+
+func quote(s string) []byte {
+	// Country codes are two ASCII letters: no escaping is needed.
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func minLifetime(a, b int64) int64 {
+	switch {
+	case a == 0:
+		return b
+	case b == 0:
+		return a
+	case b < a:
+		return b
+	default:
+		return a
+	}
+}
+
+// addClaim keeps the first value set for a name: policies earlier in the
+// snapshot order win.
+func addClaim(cs []policy.Claim, c policy.Claim) []policy.Claim {
+	for i := range cs {
+		if cs[i].Name == c.Name {
+			return cs
+		}
+	}
+	return append(cs, c)
+}
+
+func union(a, b []string) []string {
+	for _, v := range b {
+		if !contains(a, v) {
+			a = append(a, v)
+		}
+	}
+	return a
+}
+
+func without(a, remove []string) []string {
+	if len(remove) == 0 || len(a) == 0 {
+		return a
+	}
+	out := a[:0:0]
+	for _, v := range a {
+		if !contains(remove, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func containsIP(ps []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *state) clientIP(header string) (netip.Addr, bool) {
+	if st.ipResolved && st.header == header {
+		return st.ip, st.ipOK
+	}
+	st.header, st.ipResolved = header, true
+	st.ip, st.ipOK = netip.Addr{}, false
+	v, ok := st.call.header(header)
+	if !ok {
+		return st.ip, false
+	}
+	st.ip, st.ipOK = ParseClientIP(v)
+	if st.geoDone {
+		st.geoDone = false
+	}
+	return st.ip, st.ipOK
+}
+
+func (st *state) countryOf(g GeoResolver, ip netip.Addr) string {
+	if !st.geoDone {
+		st.country, st.geoDone = "", true
+		if g != nil {
+			st.country = g.Country(ip)
+		}
+	}
+	return st.country
+}
+
+func (st *state) reputationCtx(budget time.Duration) context.Context {
+	if st.cancel == nil && budget > 0 {
+		st.ctx, st.cancel = context.WithTimeout(st.ctx, budget)
+	}
+	return st.ctx
+}
+
+// ParseClientIP parses a forwarded client address. It takes the first entry of
+// a comma-separated list (X-Forwarded-For style), strips a port and IPv6
+// brackets, and unmaps IPv4-mapped IPv6 addresses.
+func ParseClientIP(v string) (netip.Addr, bool) {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	v = strings.TrimSpace(v)
+	if a, err := netip.ParseAddr(v); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if ap, err := netip.ParseAddrPort(v); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return netip.Addr{}, false
+}

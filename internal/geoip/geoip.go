@@ -1,0 +1,245 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package geoip resolves an address to a country from MaxMind-format
+// databases: GeoIP2 and GeoLite2 Country and City, DB-IP, and the flat
+// country_code files of ip-location-db (one file per address family).
+// Databases are read into memory, so a file replaced on disk can be swapped
+// in while lookups run, without a restart and without a failed lookup.
+package geoip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	geoip2 "github.com/oschwald/geoip2-golang/v2"
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// Format is the record layout of a database.
+type Format uint8
+
+// Formats.
+const (
+	// FormatGeoIP2 is a GeoIP2, GeoLite2 or DB-IP database read through geoip2-golang.
+	FormatGeoIP2 Format = iota
+	// FormatFlat is an ip-location-db file whose records are {country_code}.
+	FormatFlat
+)
+
+func (f Format) String() string {
+	if f == FormatFlat {
+		return "ip-location-db"
+	}
+	return "geoip2"
+}
+
+// Database is one opened database file.
+type Database struct {
+	Path      string
+	Format    Format
+	Type      string
+	BuildTime time.Time
+	// IPVersion is 4 for an IPv4-only file, 6 otherwise.
+	IPVersion uint
+
+	mmdb    *maxminddb.Reader
+	modTime time.Time
+	size    int64
+}
+
+// country path for each format. Decoding one path avoids building the whole
+// geoip2 record (names in every language) on each call.
+var (
+	pathCountry    = []any{"country", "iso_code"}
+	pathRegistered = []any{"registered_country", "iso_code"}
+	pathFlat       = []any{"country_code"}
+)
+
+// country returns the database's country for a (unmapped) address, or "".
+func (d *Database) country(ip netip.Addr) string {
+	if d.IPVersion == 4 && !ip.Is4() {
+		return ""
+	}
+	res := d.mmdb.Lookup(ip)
+	if !res.Found() && d.Format == FormatFlat && d.IPVersion == 6 && ip.Is4() {
+		// ip-location-db files are written without IPv4 aliasing: a combined
+		// file keeps IPv4 under ::ffff:0:0/96.
+		res = d.mmdb.Lookup(netip.AddrFrom16(ip.As16()))
+	}
+	if !res.Found() {
+		return ""
+	}
+	var code string
+	if d.Format == FormatFlat {
+		_ = res.DecodePath(&code, pathFlat...)
+		return code
+	}
+	if err := res.DecodePath(&code, pathCountry...); err == nil && code != "" {
+		return code
+	}
+	code = ""
+	_ = res.DecodePath(&code, pathRegistered...)
+	return code
+}
+
+// OpenFile reads and opens a database file, recognising its format.
+func OpenFile(path string) (*Database, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path) //nolint:gosec // the path is an operator-supplied flag
+	if err != nil {
+		return nil, err
+	}
+	d, err := OpenBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("geoip database %s: %w", path, err)
+	}
+	d.Path, d.modTime, d.size = path, st.ModTime(), st.Size()
+	return d, nil
+}
+
+// OpenBytes opens a database held in memory.
+func OpenBytes(b []byte) (*Database, error) {
+	m, err := maxminddb.OpenBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	d := &Database{
+		mmdb:      m,
+		Type:      m.Metadata.DatabaseType,
+		BuildTime: time.Unix(int64(m.Metadata.BuildEpoch), 0).UTC(), //nolint:gosec // epoch fits
+		IPVersion: m.Metadata.IPVersion,
+	}
+	// geoip2-golang knows the GeoIP2, GeoLite2 and DB-IP types; it is the
+	// check that a file is a country-capable database of those.
+	g, gerr := geoip2.OpenBytes(b)
+	var unknown geoip2.UnknownDatabaseTypeError
+	switch {
+	case gerr == nil:
+		if _, err := g.Country(netip.IPv4Unspecified()); err != nil && isInvalidMethod(err) {
+			return nil, fmt.Errorf("database type %q has no country data", d.Type)
+		}
+		d.Format = FormatGeoIP2
+	case errors.As(gerr, &unknown) && hasFlatCountry(m):
+		d.Format = FormatFlat
+	default:
+		return nil, fmt.Errorf("unsupported database type %q: want a GeoIP2, GeoLite2, DB-IP or ip-location-db country database", d.Type)
+	}
+	return d, nil
+}
+
+func isInvalidMethod(err error) bool {
+	var im geoip2.InvalidMethodError
+	return errors.As(err, &im)
+}
+
+// hasFlatCountry reports whether the database's records look like
+// ip-location-db's {country_code}.
+func hasFlatCountry(m *maxminddb.Reader) bool {
+	for res := range m.Networks() {
+		var code string
+		if err := res.DecodePath(&code, pathFlat...); err == nil && code != "" {
+			return true
+		}
+		return false
+	}
+	return false
+}
+
+// Resolver answers country lookups from an ordered set of databases: the
+// first database that knows an address wins.
+type Resolver struct {
+	dbs atomic.Pointer[[]*Database]
+}
+
+// Open opens the database files in order.
+func Open(paths []string) (*Resolver, error) {
+	dbs := make([]*Database, 0, len(paths))
+	for _, p := range paths {
+		d, err := OpenFile(p)
+		if err != nil {
+			return nil, err
+		}
+		dbs = append(dbs, d)
+	}
+	r := &Resolver{}
+	r.dbs.Store(&dbs)
+	return r, nil
+}
+
+// New returns a resolver over already opened databases.
+func New(dbs ...*Database) *Resolver {
+	r := &Resolver{}
+	r.dbs.Store(&dbs)
+	return r
+}
+
+// Databases returns the databases in use.
+func (r *Resolver) Databases() []*Database { return *r.dbs.Load() }
+
+// Country returns the ISO 3166-1 alpha-2 code of the address's country, or ""
+// when no database knows it. IPv4-mapped IPv6 addresses are looked up as IPv4.
+func (r *Resolver) Country(ip netip.Addr) string {
+	if !ip.IsValid() {
+		return ""
+	}
+	ip = ip.Unmap()
+	for _, d := range *r.dbs.Load() {
+		if c := d.country(ip); c != "" {
+			return c
+		}
+	}
+	return ""
+}
+
+// Watch checks the files every interval and swaps in any that changed (by
+// modification time or size). A file that fails to open is logged and the
+// previous version kept. It returns when ctx ends. onLoad, when set, is
+// called with each database opened.
+func (r *Resolver) Watch(ctx context.Context, interval time.Duration, log logr.Logger, onLoad func(*Database)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.reload(log, onLoad)
+		}
+	}
+}
+
+func (r *Resolver) reload(log logr.Logger, onLoad func(*Database)) {
+	cur := *r.dbs.Load()
+	next := make([]*Database, len(cur))
+	changed := false
+	for i, d := range cur {
+		next[i] = d
+		st, err := os.Stat(d.Path)
+		if err != nil || (st.ModTime().Equal(d.modTime) && st.Size() == d.size) {
+			continue
+		}
+		nd, err := OpenFile(d.Path)
+		if err != nil {
+			log.Error(err, "geoip database changed but cannot be opened; keeping the previous one", "path", d.Path)
+			continue
+		}
+		log.Info("geoip database reloaded", "path", d.Path, "type", nd.Type, "buildTime", nd.BuildTime)
+		if onLoad != nil {
+			onLoad(nd)
+		}
+		next[i], changed = nd, true
+	}
+	if changed {
+		r.dbs.Store(&next)
+	}
+}

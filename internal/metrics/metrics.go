@@ -1,0 +1,77 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package metrics defines TokenGuard's Prometheus metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the service's collectors.
+type Metrics struct {
+	Decisions         *prometheus.CounterVec
+	PolicyEvaluations *prometheus.CounterVec
+	Requests          *prometheus.CounterVec
+	RequestDuration   prometheus.Histogram
+	AbuseIPDBRequests *prometheus.CounterVec
+	AbuseIPDBCache    *prometheus.CounterVec
+	SkippedChanges    *prometheus.CounterVec
+	GeoIPBuildTime    *prometheus.GaugeVec
+	PoliciesServed    prometheus.Gauge
+}
+
+// New creates the collectors and registers them with reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenguard_decisions_total",
+			Help: "Answers to token calls by outcome (allow, deny, error), deciding policy and reason.",
+		}, []string{"outcome", "policy", "reason"}),
+		PolicyEvaluations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenguard_policy_evaluations_total",
+			Help: "What each matching policy decided, Audit ones included, by policy, mode, action and cause.",
+		}, []string{"policy", "mode", "action", "cause"}),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenguard_action_requests_total",
+			Help: "HTTP requests to the action endpoint by status code.",
+		}, []string{"code"}),
+		RequestDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tokenguard_action_request_duration_seconds",
+			Help:    "Time to answer a token call, from request to written answer.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 3, 5},
+		}),
+		AbuseIPDBRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenguard_abuseipdb_requests_total",
+			Help: "Upstream AbuseIPDB check requests by result (ok or the failure kind).",
+		}, []string{"result"}),
+		AbuseIPDBCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenguard_abuseipdb_cache_lookups_total",
+			Help: "AbuseIPDB score cache lookups by result (hit or miss).",
+		}, []string{"result"}),
+		SkippedChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokenguard_skipped_token_changes_total",
+			Help: "Token changes not sent because the platform would not apply them to that call.",
+		}, []string{"change"}),
+		GeoIPBuildTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenguard_geoip_database_build_timestamp_seconds",
+			Help: "Build time of each loaded GeoIP database, as a Unix timestamp.",
+		}, []string{"path", "type"}),
+		PoliciesServed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokenguard_policies_served",
+			Help: "Policies in the snapshot this replica serves.",
+		}),
+	}
+	reg.MustRegister(m.Decisions, m.PolicyEvaluations, m.Requests, m.RequestDuration,
+		m.AbuseIPDBRequests, m.AbuseIPDBCache, m.SkippedChanges, m.GeoIPBuildTime, m.PoliciesServed)
+	return m
+}
+
+// ObserveAbuseIPDB adapts the AbuseIPDB client's observer hook.
+func (m *Metrics) ObserveAbuseIPDB(event, result string) {
+	if event == "cache" {
+		m.AbuseIPDBCache.WithLabelValues(result).Inc()
+		return
+	}
+	m.AbuseIPDBRequests.WithLabelValues(result).Inc()
+}

@@ -1,0 +1,259 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package policy is the compiled, immutable form of TokenPolicies that the
+// action endpoint serves from. It imports nothing from Kubernetes: the
+// controller and standalone mode both produce it through one compile step,
+// and the decision engine consumes only it.
+package policy
+
+import (
+	"encoding/json"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Mode says whether a policy's decision changes the outcome.
+type Mode uint8
+
+const (
+	// Enforce applies the decision.
+	Enforce Mode = iota
+	// Audit records the decision only.
+	Audit
+)
+
+func (m Mode) String() string {
+	if m == Audit {
+		return "Audit"
+	}
+	return "Enforce"
+}
+
+// Action is what a rule does to a call.
+type Action uint8
+
+const (
+	// Allow lets the call through.
+	Allow Action = iota
+	// Deny blocks token issuance.
+	Deny
+	// Shorten lets the call through with a shorter token lifetime.
+	Shorten
+)
+
+func (a Action) String() string {
+	switch a {
+	case Deny:
+		return "Deny"
+	case Shorten:
+		return "Shorten"
+	default:
+		return "Allow"
+	}
+}
+
+// Cause is why a policy denied or changed a call.
+type Cause uint8
+
+// Causes, in the order the checks run.
+const (
+	CauseNone Cause = iota
+	CauseMissingClientIP
+	CauseBlockedNetwork
+	CauseBlockedCountry
+	CauseUnknownCountry
+	CauseHighRisk
+	CauseReputationUnavailable
+	CauseOutsideAccessHours
+	numCauses
+)
+
+var causeNames = [numCauses]string{"none", "missing_client_ip", "blocked_network", "blocked_country",
+	"unknown_country", "high_risk", "reputation_unavailable", "outside_access_hours"}
+
+func (c Cause) String() string {
+	if c < numCauses {
+		return causeNames[c]
+	}
+	return "unknown"
+}
+
+// DefaultDescriptions are the failure descriptions used when a policy sets none.
+// Each stays within the platform's description rules.
+var DefaultDescriptions = [numCauses]string{
+	CauseMissingClientIP:       "Request denied: No client IP address provided.",
+	CauseBlockedNetwork:        "Access token issuance is blocked from your network.",
+	CauseBlockedCountry:        "Access token issuance is blocked from your region ({country}).",
+	CauseUnknownCountry:        "Access token issuance is blocked because your region could not be determined.",
+	CauseHighRisk:              "Access token issuance is blocked due to high IP risk.",
+	CauseReputationUnavailable: "Access token issuance is blocked because the IP risk check is unavailable.",
+	CauseOutsideAccessHours:    "Access token issuance is not allowed at this time.",
+}
+
+// Secret is a string that never prints: fmt, JSON and logr all see a
+// placeholder, so a policy value can be logged without leaking its API key.
+type Secret string
+
+const redacted = "[redacted]"
+
+func (Secret) String() string               { return redacted }
+func (Secret) GoString() string             { return redacted }
+func (Secret) MarshalJSON() ([]byte, error) { return json.Marshal(redacted) }
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+func (Secret) MarshalLog() any              { return redacted }
+func (s Secret) Reveal() string             { return string(s) }
+
+// Policy is one compiled TokenPolicy.
+type Policy struct {
+	// Key is namespace/name (or the file and name in standalone mode); it
+	// orders policies and names them in logs and metrics.
+	Key        string
+	Generation int64
+	Mode       Mode
+	Match      Match
+
+	// IPHeader is the lower-cased header that carries the client IP.
+	IPHeader    string
+	OnMissingIP Action
+
+	Trusted []netip.Prefix
+	Blocked []netip.Prefix
+
+	Geo         *Geo
+	Abuse       *Abuse
+	AccessHours *AccessHours
+	Token       TokenChanges
+
+	FailureReason string
+	Descriptions  [numCauses]string
+}
+
+// Description returns the description for a cause with placeholders filled.
+func (p *Policy) Description(c Cause, country string, score int) string {
+	d := p.Descriptions[c]
+	if d == "" {
+		d = DefaultDescriptions[c]
+	}
+	if !strings.Contains(d, "{") {
+		return d
+	}
+	if country == "" {
+		country = "unknown"
+	}
+	s := "unknown"
+	if score >= 0 {
+		s = itoa(score)
+	}
+	return strings.NewReplacer("{country}", country, "{score}", s).Replace(d)
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// Match selects calls; an empty list matches everything.
+type Match struct {
+	Tenants    []string
+	ClientIDs  []string
+	GrantTypes []string
+}
+
+// Matches reports whether the call's tenant, client and grant type are selected.
+func (m *Match) Matches(tenant, clientID, grantType string) bool {
+	return in(m.Tenants, tenant) && in(m.ClientIDs, clientID) && in(m.GrantTypes, grantType)
+}
+
+func in(list []string, v string) bool {
+	return len(list) == 0 || slices.Contains(list, v)
+}
+
+// Geo is a country rule.
+type Geo struct {
+	// Blocked lists denied countries; Allowed, when non-nil, the only allowed ones.
+	Blocked   []string
+	Allowed   []string
+	OnUnknown Action
+}
+
+// Abuse is an AbuseIPDB rule. DenyAbove and ShortenAtLeast are -1 when unset.
+type Abuse struct {
+	APIKey         Secret
+	MaxAgeInDays   int
+	DenyAbove      int
+	ShortenAtLeast int
+	ShortenTo      int64
+	CacheTTL       time.Duration
+	OnFailure      Action
+	FailureTo      int64
+}
+
+// AccessHours is an access-hour rule.
+type AccessHours struct {
+	Location      *time.Location
+	Windows       []Window
+	Outside       Action
+	OutsideTo     int64
+	OnlyWhenRisky bool
+}
+
+// Window is a daily window on some weekdays; minutes since midnight, end exclusive.
+type Window struct {
+	Days     uint8 // bit i set = time.Weekday(i); 0x7f is every day
+	StartMin int
+	EndMin   int
+}
+
+// Contains reports whether t (already in the rule's location) is inside the window.
+func (w Window) Contains(t time.Time) bool {
+	if w.Days&(1<<uint(t.Weekday())) == 0 {
+		return false
+	}
+	m := t.Hour()*60 + t.Minute()
+	return m >= w.StartMin && m < w.EndMin
+}
+
+// Inside reports whether t falls in any window.
+func (h *AccessHours) Inside(t time.Time) bool {
+	t = t.In(h.Location)
+	for _, w := range h.Windows {
+		if w.Contains(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Claim is a custom claim with its value already encoded as JSON.
+type Claim struct {
+	Name  string
+	Value json.RawMessage
+}
+
+// TokenChanges are applied to every token a policy lets through.
+type TokenChanges struct {
+	MaxExpiresIn    int64 // 0: no cap
+	AddScopes       []string
+	RemoveScopes    []string
+	AddAudiences    []string
+	RemoveAudiences []string
+	Claims          []Claim
+	CountryClaim    string
+	ScoreClaim      string
+}
+
+// Snapshot is the immutable set of policies every call is decided against,
+// ordered by Key.
+type Snapshot struct {
+	Policies []*Policy
+}
+
+// NewSnapshot orders the policies by key and returns a snapshot of them.
+func NewSnapshot(ps []*Policy) *Snapshot {
+	out := slices.Clone(ps)
+	slices.SortFunc(out, func(a, b *Policy) int { return strings.Compare(a.Key, b.Key) })
+	return &Snapshot{Policies: out}
+}

@@ -1,0 +1,51 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Command tokenguard answers the Asgardeo / WSO2 Identity Server
+// "Pre-Issue Access Token" action from TokenPolicies: reconciled from a
+// Kubernetes cluster, or read from files (--policy-file) without one.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	_ "time/tzdata" // access hours need IANA zones even on a distroless image
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tokenguard/tokenguard/internal/app"
+)
+
+func main() {
+	var o app.Options
+	o.BindFlags(flag.CommandLine)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	ctrl.SetLogger(log)
+	if err := o.Validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "tokenguard: invalid options:\n"+err.Error())
+		os.Exit(2)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	var err error
+	if o.Standalone() {
+		log.Info("starting in standalone mode", "policyFiles", o.PolicyFiles)
+		err = app.RunStandalone(ctx, &o, log)
+	} else {
+		cfg, cerr := ctrl.GetConfig()
+		if cerr != nil {
+			fmt.Fprintln(os.Stderr, "tokenguard: no Kubernetes configuration (use --policy-file for standalone mode):", cerr)
+			os.Exit(2)
+		}
+		err = app.RunKubernetes(ctx, &o, cfg, log)
+	}
+	if err != nil {
+		log.Error(err, "tokenguard stopped")
+		os.Exit(1)
+	}
+}

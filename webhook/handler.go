@@ -1,0 +1,236 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package webhook is the action endpoint the identity platform calls before
+// it issues an access token: HTTP transport (method, content type, size,
+// decoding, authentication, panics) around a typed Handle that decides from
+// the current policy snapshot and answers in forms the platform accepts.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/tokenguard/tokenguard/internal/action"
+	"github.com/tokenguard/tokenguard/internal/engine"
+	"github.com/tokenguard/tokenguard/internal/metrics"
+	"github.com/tokenguard/tokenguard/internal/policy"
+)
+
+// Path is where the platform's calls are served.
+const Path = "/actions/pre-issue-access-token"
+
+// MaxRequestBytes bounds a request body.
+const MaxRequestBytes = 1 << 20
+
+// Handler answers the platform's calls.
+type Handler struct {
+	Engine   *engine.Engine
+	Policies *policy.Store
+	Metrics  *metrics.Metrics
+	Log      logr.Logger
+	// Now defaults to time.Now; access hours are judged by it.
+	Now func() time.Time
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// Answer is a response with its HTTP status.
+type Answer struct {
+	Status int
+	Body   *action.Response
+}
+
+func errorAnswer(status int, message, description string) Answer {
+	return Answer{Status: status, Body: action.Error(message, description)}
+}
+
+// ServeHTTP is the transport: it checks the method, content type and size,
+// decodes, calls Handle, and writes the Answer. Every path ends in a JSON
+// body, never a panic or an HTML page.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	a := h.serve(r)
+	h.write(w, a)
+	if h.Metrics != nil {
+		h.Metrics.Requests.WithLabelValues(strconv.Itoa(a.Status)).Inc()
+		h.Metrics.RequestDuration.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (h *Handler) serve(r *http.Request) (a Answer) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.Log.Error(fmt.Errorf("panic: %v", p), "action handler panicked")
+			a = errorAnswer(http.StatusInternalServerError, "server_error", "The token policy service failed to process the request.")
+		}
+	}()
+	if r.Method != http.MethodPost {
+		return errorAnswer(http.StatusMethodNotAllowed, "invalid_request", "Only POST is supported.")
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return errorAnswer(http.StatusUnsupportedMediaType, "invalid_request", "The request Content-Type must be application/json.")
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is empty.")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+	if err != nil {
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body could not be read.")
+	}
+	if len(body) > MaxRequestBytes {
+		return errorAnswer(http.StatusRequestEntityTooLarge, "invalid_request", "The request body is larger than 1 MiB.")
+	}
+	var req action.Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return errorAnswer(http.StatusBadRequest, "invalid_request", decodeProblem(err))
+	}
+	return h.Handle(r.Context(), &req)
+}
+
+// decodeProblem describes a decoding error without echoing request content.
+func decodeProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "The request body is not valid JSON (at byte " + strconv.FormatInt(se.Offset, 10) + ")."
+	case errors.As(err, &te):
+		return "The request field " + te.Field + " has the wrong type: expected " + te.Type.String() + "."
+	default:
+		return "The request does not have the shape of a pre-issue access token call."
+	}
+}
+
+// Handle decides a decoded call.
+func (h *Handler) Handle(ctx context.Context, req *action.Request) Answer {
+	switch {
+	case req.ActionType != action.ActionType:
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "Unsupported action type: this endpoint serves PRE_ISSUE_ACCESS_TOKEN.")
+	case req.Event == nil:
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request has no event.")
+	}
+	ev := req.Event
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
+	call := engine.Call{
+		Tenant:    ev.Tenant.Name,
+		ClientID:  ev.Request.ClientID,
+		GrantType: ev.Request.GrantType,
+		Headers:   ev.Request.AdditionalHeaders,
+		Now:       now(),
+	}
+	d := h.Engine.Decide(ctx, h.Policies.Load(), &call)
+	var a Answer
+	var skipped []action.Skipped
+	if d.Deny {
+		a = Answer{Status: http.StatusOK, Body: action.Failed(d.Denial.FailureReason, d.Denial.Description)}
+	} else {
+		var ops []action.Operation
+		ops, skipped = action.Operations(req, d)
+		a = Answer{Status: http.StatusOK, Body: action.Success(ops)}
+	}
+	h.record(req, d, a, skipped)
+	return a
+}
+
+func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skipped []action.Skipped) {
+	outcome, pol, reason := "allow", "", "none"
+	if d.Deny {
+		outcome, pol, reason = "deny", d.Denial.Policy, d.Denial.Cause.String()
+	}
+	if m := h.Metrics; m != nil {
+		m.Decisions.WithLabelValues(outcome, pol, reason).Inc()
+		for _, r := range d.Policies {
+			m.PolicyEvaluations.WithLabelValues(r.Key, r.Mode.String(), r.Action.String(), r.Cause.String()).Inc()
+		}
+		for _, s := range skipped {
+			m.SkippedChanges.WithLabelValues(skipKind(s.Change)).Inc()
+		}
+	}
+	log := h.Log
+	if !log.Enabled() {
+		return
+	}
+	kv := []any{
+		"requestId", req.RequestID, "outcome", outcome, "tenant", req.Event.Tenant.Name,
+		"clientId", req.Event.Request.ClientID, "grantType", req.Event.Request.GrantType,
+		"ip", d.IP.String(), "country", d.Country, "score", d.Score, "scoreSource", d.ScoreSource.String(),
+		"took", d.Took.String(), "policies", explain(d.Policies),
+	}
+	if d.Deny {
+		kv = append(kv, "policy", d.Denial.Policy, "cause", d.Denial.Cause.String())
+	} else {
+		kv = append(kv, "operations", len(a.Body.Operations))
+	}
+	if d.ScoreError != nil {
+		kv = append(kv, "abuseipdbError", d.ScoreError.Error())
+	}
+	for _, s := range skipped {
+		kv = append(kv, "skipped", s.Change+": "+s.Reason)
+	}
+	log.Info("token call decided", kv...)
+}
+
+func skipKind(change string) string {
+	for i := 0; i < len(change); i++ {
+		if change[i] == ' ' {
+			// "add scope x" -> "add scope"; "claim x" -> "claim".
+			if change[:i] == "claim" {
+				return "claim"
+			}
+			for j := i + 1; j < len(change); j++ {
+				if change[j] == ' ' {
+					return change[:j]
+				}
+			}
+		}
+	}
+	return change
+}
+
+func explain(rs []engine.PolicyResult) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		s := r.Key + "=" + r.Action.String()
+		if r.Mode == policy.Audit {
+			s += "(audit)"
+		}
+		if r.Cause != policy.CauseNone {
+			s += ":" + r.Cause.String()
+		}
+		if r.ExpiresIn > 0 {
+			s += ":" + strconv.FormatInt(r.ExpiresIn, 10) + "s"
+		}
+		out[i] = s
+	}
+	return out
+}
+
+var fallbackError = []byte(`{"actionStatus":"ERROR","errorMessage":"server_error","errorDescription":"The Answer could not be encoded."}`)
+
+func (h *Handler) write(w http.ResponseWriter, a Answer) {
+	b, err := json.Marshal(a.Body)
+	if err != nil {
+		a.Status, b = http.StatusInternalServerError, fallbackError
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
+	if a.Status == http.StatusMethodNotAllowed {
+		hdr.Set("Allow", http.MethodPost)
+	}
+	w.WriteHeader(a.Status)
+	_, _ = w.Write(b)
+}
