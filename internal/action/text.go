@@ -50,12 +50,12 @@ func SafeText(s string, max int, fallback string) string {
 	space := false
 	for i := 0; i < len(s) && b.Len() < max; i++ {
 		c := s[i]
-		if !textChar(c) || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' {
-			if !space && b.Len() > 0 {
-				b.WriteByte(' ')
-			}
+		if !textChar(c) || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' {
 			space = true
 			continue
+		}
+		if space && b.Len() > 0 && b.Len() < max-1 {
+			b.WriteByte(' ')
 		}
 		space = false
 		b.WriteByte(c)

@@ -57,7 +57,7 @@ type Loader struct {
 	// SecretsDir holds Secret keys as SecretsDir/<name>/<key>.
 	SecretsDir string
 	Store      *policy.Store
-	Log     logr.Logger
+	Log        logr.Logger
 	// OnChange, when set, is called after each published snapshot.
 	OnChange func(*policy.Snapshot)
 

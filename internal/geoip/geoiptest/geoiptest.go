@@ -1,0 +1,105 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package geoiptest writes small, real MaxMind-format databases for tests,
+// with mmdbwriter, in the layouts TokenGuard reads.
+package geoiptest
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/maxmind/mmdbwriter"
+	"github.com/maxmind/mmdbwriter/mmdbtype"
+)
+
+// SeedNetworks maps the seed use case's test addresses (and documentation
+// ranges) to countries, as the real databases do for the seed IPs.
+var SeedNetworks = map[string]string{
+	"175.45.176.0/22":    "KP", // 175.45.176.0: blocked region
+	"103.159.198.0/24":   "ID", // 103.159.198.178: score above 75
+	"14.102.64.0/19":     "IN", // 14.102.69.58: score 25 to 75
+	"205.210.31.0/24":    "US", // 205.210.31.51: score below 25
+	"203.0.113.0/24":     "LK",
+	"198.51.100.0/24":    "RU",
+	"2001:db8:1::/48":    "DE",
+	"2a02:6b8::/32":      "RU",
+	"192.0.2.0/24":       "SG",
+	"100.64.0.0/10":      "IN",
+	"2001:db8:ffff::/48": "IN",
+}
+
+// Country writes a GeoIP2-style database (records {country: {iso_code}})
+// of the given type, such as "GeoLite2-Country", "GeoIP2-City" or
+// "DBIP-Country-Lite", and returns its bytes.
+func Country(t testing.TB, dbType string, networks map[string]string) []byte {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, cc := range networks {
+		if cc == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			continue
+		}
+		rec := mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(cc)}}
+		if dbType == "GeoIP2-City" || dbType == "GeoLite2-City" {
+			rec["city"] = mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Somewhere")}}
+		}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return write(t, w)
+}
+
+// Flat writes an ip-location-db style file (records {country_code}) for one
+// address family (4 or 6), without IPv4 aliasing, as that project does.
+func Flat(t testing.TB, ipVersion int, networks map[string]string) []byte {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType: "country ipv" + map[int]string{4: "4", 6: "6"}[ipVersion], IPVersion: ipVersion,
+		IncludeReservedNetworks: true, DisableIPv4Aliasing: true, RecordSize: 24,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, cc := range networks {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil || cc == "" {
+			continue
+		}
+		if (n.IP.To4() != nil) != (ipVersion == 4) {
+			continue
+		}
+		if err := w.Insert(n, mmdbtype.Map{"country_code": mmdbtype.String(cc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return write(t, w)
+}
+
+func write(t testing.TB, w *mmdbwriter.Tree) []byte {
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// File writes b to name in a fresh temporary directory and returns the path.
+func File(t testing.TB, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

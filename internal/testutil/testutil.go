@@ -1,0 +1,127 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package testutil builds policies and requests for tests from YAML, through
+// the real compile step.
+package testutil
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/tokenguard/tokenguard/api/v1alpha1"
+	"github.com/tokenguard/tokenguard/internal/action"
+	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/standalone"
+	"sigs.k8s.io/yaml"
+)
+
+// Secrets maps "name/key" to a value.
+type Secrets map[string]string
+
+// SecretValue implements compiler.SecretReader.
+func (s Secrets) SecretValue(_ context.Context, ns, name, key string) ([]byte, error) {
+	v, ok := s[name+"/"+key]
+	if !ok {
+		return nil, &compiler.SecretError{Namespace: ns, Name: name, Key: key, Missing: true, Detail: "no such key"}
+	}
+	return []byte(v), nil
+}
+
+// Policy compiles a TokenPolicy spec given as YAML.
+func Policy(t testing.TB, name, specYAML string, secrets Secrets) *policy.Policy {
+	t.Helper()
+	tp := &v1alpha1.TokenPolicy{}
+	tp.Name, tp.Namespace = name, "default"
+	if err := yaml.UnmarshalStrict([]byte(specYAML), &tp.Spec); err != nil {
+		t.Fatalf("spec of %s: %v", name, err)
+	}
+	p, err := compiler.Compile(context.Background(), tp, secrets)
+	if err != nil && !compiler.IsSecretError(err) {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	return p
+}
+
+// SamplePolicies compiles every TokenPolicy in a manifest file.
+func SamplePolicies(t testing.TB, path string, secrets Secrets) []*policy.Policy {
+	t.Helper()
+	tps := samples(t, path)
+	var out []*policy.Policy
+	for _, tp := range tps {
+		p, err := compiler.Compile(context.Background(), tp, secrets)
+		if err != nil {
+			t.Fatalf("compile %s: %v", tp.Name, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func samples(t testing.TB, path string) []*v1alpha1.TokenPolicy {
+	t.Helper()
+	b := readFile(t, path)
+	tps, err := standalone.Decode(strings.NewReader(string(b)), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tps
+}
+
+// Request is a platform call in the shape of the contract's example
+// (section 2.3), from the given address, with options applied.
+func Request(ip string, opts ...func(*action.Request)) *action.Request {
+	r := &action.Request{
+		RequestID:  "6783a180f817075313ea3fb01d79c221",
+		ActionType: action.ActionType,
+		Event: &action.Event{
+			Request: action.TokenRequest{
+				ClientID: "CCm5aWk4TjKgprfH_fmuMI7edDQa", GrantType: "authorization_code",
+				Scopes: []string{"openid", "profile"},
+			},
+			Tenant: action.Tenant{ID: "2210", Name: "testwso2"},
+			AccessToken: action.AccessToken{
+				TokenType: "JWT",
+				Scopes:    []string{"openid", "profile"},
+				Claims: []action.Claim{
+					{Name: "iss", Value: raw(`"https://api.asgardeo.io/t/testwso2/oauth2/token"`)},
+					{Name: "client_id", Value: raw(`"CCm5aWk4TjKgprfH_fmuMI7edDQa"`)},
+					{Name: "aut", Value: raw(`"APPLICATION_USER"`)},
+					{Name: "expires_in", Value: raw(`3600`)},
+					{Name: "aud", Value: raw(`["CCm5aWk4TjKgprfH_fmuMI7edDQa"]`)},
+					{Name: "subject_type", Value: raw(`"public"`)},
+					{Name: "sub", Value: raw(`"e204849c-1a2b"`)},
+					{Name: "given_name", Value: raw(`"Alice"`)},
+					{Name: "groups", Value: raw(`["admin","dev"]`)},
+				},
+			},
+		},
+		AllowedOperations: []action.AllowedOperation{
+			{Op: "add", Paths: []string{"/accessToken/claims/", "/accessToken/scopes/", "/accessToken/claims/aud/", "/response/parameters/"}},
+			{Op: "remove", Paths: []string{"/accessToken/claims/given_name", "/accessToken/claims/groups/", "/accessToken/scopes/", "/accessToken/claims/aud/", "/response/parameters/refresh_token", "/response/parameters/id_token"}},
+			{Op: "replace", Paths: []string{"/accessToken/claims/given_name", "/accessToken/claims/groups/", "/accessToken/scopes/", "/accessToken/claims/aud/", "/accessToken/claims/expires_in", "/refreshToken/claims/expires_in"}},
+		},
+	}
+	if ip != "" {
+		r.Event.Request.AdditionalHeaders = action.Headers{{Name: "x-client-source-ip", Value: []string{ip}}}
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// JSON encodes v.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
