@@ -78,7 +78,7 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 		return errorAnswer(http.StatusMethodNotAllowed, "invalid_request", "Only POST is supported.")
 	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return errorAnswer(http.StatusUnsupportedMediaType, "invalid_request", "The request Content-Type must be application/json.")
+		return errorAnswer(http.StatusUnsupportedMediaType, "invalid_request", "The request content type must be JSON.")
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is empty.")

@@ -44,7 +44,7 @@ func NewMux(h http.Handler, auth *Auth) *http.ServeMux {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusNotFound)
-		_, _ = w.Write([]byte(`{"actionStatus":"ERROR","errorMessage":"not_found","errorDescription":"The action endpoint is ` + Path + `."}`))
+		_, _ = w.Write([]byte(`{"actionStatus":"ERROR","errorMessage":"not_found","errorDescription":"No action is served at this path."}`))
 	})
 	return mux
 }
