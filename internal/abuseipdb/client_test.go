@@ -1,0 +1,206 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package abuseipdb_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/abuseipdb"
+	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
+	"github.com/tokenguard/tokenguard/internal/engine"
+	"github.com/tokenguard/tokenguard/internal/policy"
+)
+
+const key = "k-123456"
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func setup(t *testing.T) (*abuseipdb.Client, *abuseipdbtest.Server, *clock, map[string]int) {
+	t.Helper()
+	fake := abuseipdbtest.New(t, key, abuseipdbtest.SeedScores)
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	c, err := abuseipdb.New(abuseipdb.Options{
+		BaseURL: fake.URL(), CacheSize: 2, UpstreamTimeout: time.Second, Now: clk.now,
+		Observe: func(ev, res string) { mu.Lock(); seen[ev+":"+res]++; mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, fake, clk, seen
+}
+
+func q(ip string) engine.ScoreQuery {
+	return engine.ScoreQuery{APIKey: key, IP: netip.MustParseAddr(ip), MaxAgeInDays: 30, TTL: time.Hour}
+}
+
+func TestScoreAndCache(t *testing.T) {
+	c, fake, clk, seen := setup(t)
+	ctx := context.Background()
+	r, err := c.Score(ctx, q("14.102.69.58"))
+	if err != nil || r.Score != 50 || r.Cached {
+		t.Fatalf("first: %+v %v", r, err)
+	}
+	if fake.LastMaxAge() != 30 {
+		t.Errorf("maxAgeInDays sent = %d", fake.LastMaxAge())
+	}
+	r, err = c.Score(ctx, q("14.102.69.58"))
+	if err != nil || r.Score != 50 || !r.Cached || fake.Calls() != 1 {
+		t.Fatalf("second: %+v %v calls %d", r, err, fake.Calls())
+	}
+	// Past the policy's TTL the score is fetched again.
+	fake.SetScore("14.102.69.58", 80)
+	clk.add(time.Hour + time.Second)
+	r, _ = c.Score(ctx, q("14.102.69.58"))
+	if r.Score != 80 || r.Cached || fake.Calls() != 2 {
+		t.Errorf("after TTL: %+v calls %d", r, fake.Calls())
+	}
+	// A different maxAgeInDays is a different question.
+	qq := q("14.102.69.58")
+	qq.MaxAgeInDays = 90
+	if r, _ := c.Score(ctx, qq); r.Cached || fake.LastMaxAge() != 90 {
+		t.Errorf("maxAge 90 served from the 30-day cache entry: %+v", r)
+	}
+	// The cache is bounded: a third address evicts the least recently used.
+	_, _ = c.Score(ctx, q("205.210.31.51"))
+	_, _ = c.Score(ctx, q("103.159.198.178"))
+	before := fake.Calls()
+	if r, _ := c.Score(ctx, q("14.102.69.58")); r.Cached {
+		t.Errorf("an evicted entry was still cached")
+	}
+	if fake.Calls() != before+1 {
+		t.Errorf("calls %d, want %d", fake.Calls(), before+1)
+	}
+	if seen["cache:hit"] != 1 || seen["upstream:ok"] != 6 {
+		t.Errorf("observed %v", seen)
+	}
+	// IPv6 addresses are URL-encoded and answered.
+	if _, err := c.Score(ctx, q("2001:db8::1")); err != nil {
+		t.Errorf("IPv6: %v", err)
+	}
+}
+
+func TestFailures(t *testing.T) {
+	cases := map[string]struct {
+		mode   abuseipdbtest.Mode
+		key    string
+		kind   abuseipdb.Kind
+		status int
+	}{
+		"bad key":      {abuseipdbtest.Normal, "wrong", abuseipdb.KindUnauthorized, 401},
+		"server error": {abuseipdbtest.ServerError, key, abuseipdb.KindUpstream, 500},
+		"garbage":      {abuseipdbtest.Garbage, key, abuseipdb.KindDecode, 200},
+		"rate limited": {abuseipdbtest.RateLimited, key, abuseipdb.KindRateLimited, 429},
+		"no key":       {abuseipdbtest.Normal, "", abuseipdb.KindNoKey, 0},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, fake, _, _ := setup(t)
+			fake.SetMode(tc.mode)
+			qq := q("14.102.69.58")
+			qq.APIKey = policy.Secret(tc.key)
+			_, err := c.Score(context.Background(), qq)
+			var e *abuseipdb.Error
+			if err == nil || abuseipdb.KindOf(err) != tc.kind {
+				t.Fatalf("err %v, want kind %s", err, tc.kind)
+			}
+			if ok := errors.As(err, &e); !ok || e.Status != tc.status {
+				t.Errorf("status %+v", e)
+			}
+			if tc.key != "" && strings.Contains(err.Error(), tc.key) {
+				t.Errorf("error text leaks the key: %v", err)
+			}
+		})
+	}
+}
+
+// After a 429 no request is made until Retry-After has passed.
+func TestRateLimitPause(t *testing.T) {
+	c, fake, clk, _ := setup(t)
+	fake.RetryAfter = 120
+	fake.SetMode(abuseipdbtest.RateLimited)
+	ctx := context.Background()
+	if _, err := c.Score(ctx, q("14.102.69.58")); abuseipdb.KindOf(err) != abuseipdb.KindRateLimited {
+		t.Fatalf("err %v", err)
+	}
+	fake.SetMode(abuseipdbtest.Normal)
+	if _, err := c.Score(ctx, q("205.210.31.51")); abuseipdb.KindOf(err) != abuseipdb.KindRateLimited {
+		t.Fatalf("during the pause: err %v", err)
+	}
+	if fake.Calls() != 1 {
+		t.Errorf("calls during the pause: %d", fake.Calls())
+	}
+	clk.add(121 * time.Second)
+	if r, err := c.Score(ctx, q("205.210.31.51")); err != nil || r.Score != 10 {
+		t.Errorf("after the pause: %+v %v", r, err)
+	}
+}
+
+// An answer saying no checks remain pauses calls until X-RateLimit-Reset.
+func TestQuotaExhausted(t *testing.T) {
+	c, fake, _, _ := setup(t)
+	fake.SetMode(abuseipdbtest.QuotaLastCall)
+	ctx := context.Background()
+	if r, err := c.Score(ctx, q("14.102.69.58")); err != nil || r.Score != 50 {
+		t.Fatalf("last call: %+v %v", r, err)
+	}
+	if _, err := c.Score(ctx, q("205.210.31.51")); abuseipdb.KindOf(err) != abuseipdb.KindRateLimited || fake.Calls() != 1 {
+		t.Errorf("after the quota: err %v calls %d", err, fake.Calls())
+	}
+}
+
+// A caller gives up at its deadline; the request goes on and fills the cache
+// for the platform's retry.
+func TestDeadlineAndDetachedRequest(t *testing.T) {
+	c, fake, _, _ := setup(t)
+	fake.SetDelay(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Score(ctx, q("14.102.69.58"))
+	if abuseipdb.KindOf(err) != abuseipdb.KindTimeout || time.Since(start) > 150*time.Millisecond {
+		t.Fatalf("err %v after %s", err, time.Since(start))
+	}
+	time.Sleep(300 * time.Millisecond)
+	r, err := c.Score(context.Background(), q("14.102.69.58"))
+	if err != nil || !r.Cached || r.Score != 50 {
+		t.Errorf("retry: %+v %v", r, err)
+	}
+}
+
+func TestConcurrentMissesCoalesce(t *testing.T) {
+	c, fake, _, _ := setup(t)
+	fake.SetDelay(100 * time.Millisecond)
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := c.Score(context.Background(), q("14.102.69.58")); err != nil || r.Score != 50 {
+				t.Errorf("%+v %v", r, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if fake.Calls() != 1 {
+		t.Errorf("upstream calls = %d, want 1", fake.Calls())
+	}
+}

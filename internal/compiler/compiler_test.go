@@ -1,0 +1,177 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package compiler_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/tokenguard/tokenguard/api/v1alpha1"
+	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/testutil"
+)
+
+func tp(t *testing.T, spec string) *v1alpha1.TokenPolicy {
+	t.Helper()
+	p := &v1alpha1.TokenPolicy{}
+	p.Name, p.Namespace, p.Generation = "p", "ns", 3
+	if err := yaml.UnmarshalStrict([]byte(spec), &p.Spec); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var secrets = testutil.Secrets{"abuseipdb/apiKey": "  key-1\n", "empty/apiKey": ""}
+
+// The defaults the CRD applies are applied by Compile too, so policy files
+// in standalone mode behave like the same objects in a cluster.
+func TestDefaults(t *testing.T) {
+	p, err := compiler.Compile(context.Background(), tp(t, `abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}}`), secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Key != "ns/p" || p.Generation != 3 || p.Mode != policy.Enforce || p.IPHeader != "x-client-source-ip" ||
+		p.OnMissingIP != policy.Deny || p.FailureReason != "access_denied" {
+		t.Errorf("policy defaults: %+v", p)
+	}
+	a := p.Abuse
+	if a.MaxAgeInDays != 30 || a.CacheTTL != time.Hour || a.OnFailure != policy.Deny || a.DenyAbove != -1 || a.ShortenAtLeast != -1 {
+		t.Errorf("abuse defaults: %+v", a)
+	}
+	if a.APIKey.Reveal() != "key-1" {
+		t.Errorf("the key is not trimmed")
+	}
+	if s := fmt.Sprintf("%v %+v %#v %s", a.APIKey, a, a, a.APIKey); strings.Contains(s, "key-1") {
+		t.Errorf("the key prints: %s", s)
+	}
+}
+
+func TestCompiles(t *testing.T) {
+	p, err := compiler.Compile(context.Background(), tp(t, `
+mode: Audit
+match: {tenants: [a], clientIDs: [b], grantTypes: [password]}
+clientIP: {header: X-Real-IP, onMissing: Allow}
+networks: {trustedCIDRs: [10.1.2.3/8], blockedCIDRs: ["2001:db8::/32"]}
+geo: {allowedCountries: [LK]}
+accessHours: {timeZone: Europe/Berlin, windows: [{days: [Monday, Sunday], start: "08:30", end: "24:00"}], outside: {action: Deny}}
+token:
+  maxExpiresInSeconds: 60
+  claims: [{name: s, string: x}, {name: b, boolean: false}, {name: l, strings: [a]}, {name: num, number: "-2.5"}]
+  decisionClaims: {country: c}
+denial: {failureReason: invalid_grant, descriptions: {blockedCountry: "No ({country}) score {score}."}}
+`), secrets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Mode != policy.Audit || p.IPHeader != "x-real-ip" || p.OnMissingIP != policy.Allow {
+		t.Errorf("%+v", p)
+	}
+	if p.Trusted[0] != netip.MustParsePrefix("10.0.0.0/8") {
+		t.Errorf("trusted not masked: %v", p.Trusted)
+	}
+	if p.Geo.OnUnknown != policy.Deny {
+		t.Errorf("allow list should deny unknown countries by default")
+	}
+	w := p.AccessHours.Windows[0]
+	if w.StartMin != 510 || w.EndMin != 1440 || w.Days != 1<<time.Monday|1<<time.Sunday {
+		t.Errorf("window %+v", w)
+	}
+	var claims []string
+	for _, c := range p.Token.Claims {
+		claims = append(claims, c.Name+"="+string(c.Value))
+	}
+	if strings.Join(claims, " ") != `s="x" b=false l=["a"] num=-2.5` {
+		t.Errorf("claims %v", claims)
+	}
+	if d := p.Description(policy.CauseBlockedCountry, "LK", 7); d != "No (LK) score 7." {
+		t.Errorf("description %q", d)
+	}
+	if d := p.Description(policy.CauseHighRisk, "", -1); d != policy.DefaultDescriptions[policy.CauseHighRisk] {
+		t.Errorf("default description %q", d)
+	}
+}
+
+// Everything the CRD's schema checks, Compile checks too (files never pass
+// through an API server). Each case names the problem it must report.
+func TestInvalidSpecs(t *testing.T) {
+	cases := map[string]struct{ spec, problem string }{
+		"mode":               {`mode: Sometimes`, "spec.mode: must be Enforce or Audit"},
+		"grant type":         {`match: {grantTypes: [implicit]}`, `unsupported grant type "implicit"`},
+		"header":             {`clientIP: {header: "x y"}`, "spec.clientIP.header: must be a header name"},
+		"on missing":         {`clientIP: {onMissing: Maybe}`, `spec.clientIP.onMissing: unsupported value "Maybe"`},
+		"CIDR":               {`networks: {blockedCIDRs: [10.0.0.0/33]}`, `"10.0.0.0/33" is not a network in CIDR notation`},
+		"country":            {`geo: {blockedCountries: [kp]}`, `"kp" is not an ISO 3166-1 alpha-2 country code`},
+		"both country lists": {`geo: {blockedCountries: [KP], allowedCountries: [LK]}`, "set blockedCountries or allowedCountries, not both"},
+		"thresholds": {`abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, deny: {scoreAbove: 50}, shorten: {scoreAtLeast: 60, expiresInSeconds: 5}}`,
+			"shorten.scoreAtLeast must not be above deny.scoreAbove"},
+		"score range":        {`abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, deny: {scoreAbove: 101}}`, "must be between 0 and 100"},
+		"lifetime":           {`token: {maxExpiresInSeconds: 0}`, "must be between 1 and 315360000 seconds"},
+		"shorten needs time": {`abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, onFailure: {action: Shorten}}`, "expiresInSeconds is required when action is Shorten"},
+		"time zone":          {`accessHours: {timeZone: Mars/Olympus, windows: [{start: "09:00", end: "10:00"}], outside: {action: Deny}}`, `"Mars/Olympus" is not an IANA time zone name`},
+		"clock":              {`accessHours: {windows: [{start: "9:00", end: "10:00"}], outside: {action: Deny}}`, "must be a time of day as HH:MM"},
+		"window order":       {`accessHours: {windows: [{start: "18:00", end: "08:00"}], outside: {action: Deny}}`, "start must be before end"},
+		"risky needs abuse":  {`accessHours: {windows: [{start: "08:00", end: "18:00"}], outside: {action: Deny}, onlyWhenRisky: true}`, "needs abuseIPDB"},
+		"reserved claim":     {`token: {claims: [{name: SUB, string: x}]}`, `"SUB" is a standard claim the platform manages`},
+		"claim value":        {`token: {claims: [{name: x, string: a, boolean: true}]}`, "set exactly one of string, number, boolean or strings"},
+		"number":             {`token: {claims: [{name: x, number: "1e5"}]}`, "must be a decimal number"},
+		"duplicate claim":    {`token: {claims: [{name: x, string: a}], decisionClaims: {country: x}}`, `claim "x" is also set in claims`},
+		"scope":              {`token: {scopes: {add: ["a b"]}}`, `"a b" is not a scope token`},
+		"audience":           {`token: {audiences: {add: ["urn:x:y"]}}`, `"urn:x:y" must be a URI`},
+		"failure reason":     {`denial: {failureReason: server_error}`, "server_error, internal_server_error and 500 are refused"},
+		"description":        {`denial: {descriptions: {highRisk: "Blocked, sorry."}}`, "the high_risk description may contain only"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p, err := compiler.Compile(context.Background(), tp(t, tc.spec), secrets)
+			var inv *compiler.InvalidSpecError
+			if !errors.As(err, &inv) || p != nil {
+				t.Fatalf("got %v, %v; want an InvalidSpecError", p, err)
+			}
+			if !strings.Contains(err.Error(), tc.problem) {
+				t.Errorf("problems %q do not mention %q", err, tc.problem)
+			}
+		})
+	}
+}
+
+// A Secret problem still yields a policy: its AbuseIPDB step fails and the
+// failure mode applies.
+func TestSecretProblems(t *testing.T) {
+	for name, tc := range map[string]struct {
+		ref     string
+		missing bool
+	}{
+		"missing secret": {"nope", true},
+		"empty key":      {"empty", false},
+	} {
+		p, err := compiler.Compile(context.Background(), tp(t, `abuseIPDB: {apiKeySecretRef: {name: `+tc.ref+`, key: apiKey}, deny: {scoreAbove: 9}}`), secrets)
+		var se *compiler.SecretError
+		if !errors.As(err, &se) || se.Missing != tc.missing || p == nil || p.Abuse.APIKey != "" || p.Abuse.DenyAbove != 9 {
+			t.Errorf("%s: %v %v", name, p, err)
+		}
+	}
+}
+
+// Every sample compiles.
+func TestSamplesCompile(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(testutil.RepoRoot(), "config", "samples", "*.yaml"))
+	if len(files) < 4 {
+		t.Fatalf("samples: %v", files)
+	}
+	for _, f := range files {
+		ps := testutil.SamplePolicies(t, f, testutil.Secrets{"abuseipdb/apiKey": "k", "abuseipdb-failopen/apiKey": "k"})
+		if len(ps) != 1 {
+			t.Errorf("%s: %d policies", f, len(ps))
+		}
+	}
+}
