@@ -80,7 +80,7 @@ type Score int32
 
 // TokenPolicySpec declares which token requests a policy applies to, what
 // makes them risky, and how the access token changes.
-// +kubebuilder:validation:XValidation:rule="!has(self.accessHours) || !self.accessHours.onlyWhenRisky || has(self.abuseIPDB)",message="accessHours.onlyWhenRisky needs abuseIPDB: only AbuseIPDB judges a call risky"
+// +kubebuilder:validation:XValidation:rule="!has(self.accessHours) || !has(self.accessHours.onlyWhenRisky) || !self.accessHours.onlyWhenRisky || has(self.abuseIPDB)",message="accessHours.onlyWhenRisky needs abuseIPDB: only AbuseIPDB judges a call risky"
 type TokenPolicySpec struct {
 	// match selects the token requests the policy applies to. Every list that
 	// is set must match; an empty match selects every call.

@@ -50,6 +50,10 @@ type Options struct {
 	AbuseIPDBRequestTimeout time.Duration
 	AbuseIPDBCacheSize      int
 
+	// SkipControllerNameValidation lets tests run several managers in one
+	// process; it has no flag.
+	SkipControllerNameValidation bool
+
 	PolicyFiles    stringList
 	SecretsDir     string
 	ReloadInterval time.Duration
