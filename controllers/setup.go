@@ -23,7 +23,7 @@ import (
 )
 
 // secretRefIndex indexes TokenPolicies by the name of the Secret they reference.
-const secretRefIndex = "spec.abuseIPDB.apiKeySecretRef.name"
+const secretRefIndex = "spec.abuseIPDB.apiKeySecretRef.name" //nolint:gosec // a field path, not a credential
 
 // +kubebuilder:rbac:groups=policy.tokenguard.io,resources=tokenpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy.tokenguard.io,resources=tokenpolicies/status,verbs=get;update;patch

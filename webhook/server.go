@@ -63,7 +63,7 @@ func (s *Server) Start(ctx context.Context) error {
 	ln := s.Listener
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+		if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.Addr); err != nil {
 			return fmt.Errorf("action endpoint: %w", err)
 		}
 	}

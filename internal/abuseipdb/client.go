@@ -269,8 +269,8 @@ func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr
 	if len(r.Errors) > 0 {
 		detail = r.Errors[0].Detail
 	}
-	switch {
-	case resp.StatusCode == http.StatusOK:
+	switch resp.StatusCode {
+	case http.StatusOK:
 		if decodeErr != nil || r.Data == nil || r.Data.AbuseConfidenceScore == nil {
 			return 0, &Error{Kind: KindDecode, Status: resp.StatusCode, Detail: "no data.abuseConfidenceScore in the answer"}
 		}
@@ -280,11 +280,11 @@ func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr
 		}
 		c.noteQuota(fp, resp.Header)
 		return s, nil
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+	case http.StatusUnauthorized, http.StatusForbidden:
 		return 0, &Error{Kind: KindUnauthorized, Status: resp.StatusCode, Detail: orText(detail, "the API key was refused")}
-	case resp.StatusCode == http.StatusUnprocessableEntity || resp.StatusCode == http.StatusBadRequest:
+	case http.StatusUnprocessableEntity, http.StatusBadRequest:
 		return 0, &Error{Kind: KindInvalid, Status: resp.StatusCode, Detail: orText(detail, "the request was refused")}
-	case resp.StatusCode == http.StatusTooManyRequests:
+	case http.StatusTooManyRequests:
 		c.pause(fp, c.resumeAt(resp.Header, detail))
 		return 0, &Error{Kind: KindRateLimited, Status: resp.StatusCode, Detail: orText(detail, "daily quota exhausted")}
 	default:

@@ -11,12 +11,13 @@ import (
 	"strings"
 	"testing"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/action"
 	"github.com/tokenguard/tokenguard/internal/compiler"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
-	"sigs.k8s.io/yaml"
 )
 
 // Secrets maps "name/key" to a value.
@@ -50,7 +51,7 @@ func Policy(t testing.TB, name, specYAML string, secrets Secrets) *policy.Policy
 func SamplePolicies(t testing.TB, path string, secrets Secrets) []*policy.Policy {
 	t.Helper()
 	tps := samples(t, path)
-	var out []*policy.Policy
+	out := make([]*policy.Policy, 0, len(tps))
 	for _, tp := range tps {
 		p, err := compiler.Compile(context.Background(), tp, secrets)
 		if err != nil {

@@ -221,11 +221,8 @@ func applyOps(req *action.Request, ops []modelOperation) (*Token, error) {
 	return &Token{ExpiresIn: st.expiresIn, Scopes: scopes, Audiences: aud, Claims: claims}, nil
 }
 
-func index(seg string, n int, dashOK bool) (int, error) {
+func index(seg string, n int) (int, error) {
 	if seg == "-" {
-		if !dashOK {
-			return 0, fmt.Errorf("'-' is not supported here")
-		}
 		return n - 1, nil
 	}
 	i, err := strconv.Atoi(seg)
@@ -275,7 +272,7 @@ func (st *tokenState) apply(o modelOperation, removedScopes, removedAud map[int]
 	case strings.HasPrefix(o.Path, "/accessToken/scopes/"):
 		switch o.Op {
 		case "add":
-			if _, err := index(last, len(st.scopes)+1, true); err != nil && last != "-" {
+			if _, err := index(last, len(st.scopes)+1); err != nil && last != "-" {
 				return fmt.Errorf("O5: %w", err)
 			}
 			s, ok := stringValue(o.Value)
@@ -287,7 +284,7 @@ func (st *tokenState) apply(o modelOperation, removedScopes, removedAud map[int]
 			}
 			st.scopes = append(st.scopes, s)
 		case "remove":
-			i, err := index(last, len(st.origScopes), true)
+			i, err := index(last, len(st.origScopes))
 			if err != nil {
 				return fmt.Errorf("O6: %w", err)
 			}
@@ -311,7 +308,7 @@ func (st *tokenState) apply(o modelOperation, removedScopes, removedAud map[int]
 			}
 			st.aud = append(st.aud, s)
 		case "remove":
-			i, err := index(last, len(st.origAud), true)
+			i, err := index(last, len(st.origAud))
 			if err != nil {
 				return fmt.Errorf("O10: %w", err)
 			}
@@ -321,7 +318,7 @@ func (st *tokenState) apply(o modelOperation, removedScopes, removedAud map[int]
 		}
 		return nil
 	case strings.HasPrefix(o.Path, "/accessToken/claims/") && o.Op == "add":
-		if _, err := index(last, len(st.origClaims), true); err != nil && last != "-" {
+		if _, err := index(last, len(st.origClaims)); err != nil && last != "-" {
 			return fmt.Errorf("O2: %w", err)
 		}
 		var c action.Claim
