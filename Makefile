@@ -73,6 +73,10 @@ fuzz: ## Fuzz the request decoder (FUZZTIME=30s by default).
 bench: geoip ## Run the benchmarks (see docs/performance.md).
 	go test ./webhook ./internal/... -run '^$$' -bench . -benchmem -count $${COUNT:-5} | tee bin/bench.txt
 
+.PHONY: load
+load: geoip ## Load run on loopback against a bare net/http baseline (see docs/performance.md).
+	go run ./hack/loadtest --geoip-database=$$(hack/fetch-geoip.sh) $${LOAD_ARGS:-} | tee bin/load.md
+
 ##@ Build
 
 .PHONY: build

@@ -52,18 +52,27 @@ type Server struct {
 }
 
 // New starts a fake that accepts key and knows the given scores; unknown
-// public addresses score 0.
+// public addresses score 0. It stops when the test ends.
 func New(t testing.TB, key string, scores map[string]int) *Server {
+	s := NewServer(key, scores)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// NewServer starts a fake outside a test (the load tool); call Stop.
+func NewServer(key string, scores map[string]int) *Server {
 	s := &Server{Key: key, scores: map[netip.Addr]int{}, RetryAfter: 60, release: make(chan struct{})}
 	for ip, sc := range scores {
 		s.scores[netip.MustParseAddr(ip)] = sc
 	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(func() {
-		close(s.release)
-		s.Close()
-	})
 	return s
+}
+
+// Stop releases hanging requests and closes the server.
+func (s *Server) Stop() {
+	close(s.release)
+	s.Close()
 }
 
 // SeedScores are the scores of the seed use case's test addresses.

@@ -1,0 +1,282 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Command loadtest measures the action endpoint on loopback against a bare
+// net/http baseline that decodes the same request into the same structs and
+// answers a fixed SUCCESS, in the same run, so that the ratios hold on a noisy
+// shared machine (docs/performance.md):
+//
+//  1. closed-loop throughput, cached AbuseIPDB scores;
+//  2. open-loop latency at a fixed rate (vegeta), cached scores;
+//  3. AbuseIPDB hanging: every answer within the budget;
+//  4. 100 concurrent calls for one uncached address: one upstream call.
+//
+// Every loop is bounded in count and time and targets 127.0.0.1 only.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
+	"github.com/tokenguard/tokenguard/internal/app"
+	"github.com/tokenguard/tokenguard/internal/standalone"
+	"github.com/tokenguard/tokenguard/webhook"
+)
+
+//nolint:lll // one request, kept on one line as the platform sends it
+const seedRequest = `{"requestId":"6783a180f817075313ea3fb01d79c221","actionType":"PRE_ISSUE_ACCESS_TOKEN","event":{"request":{"clientId":"CCm5aWk4TjKgprfH_fmuMI7edDQa","grantType":"authorization_code","scopes":["openid","profile"],"additionalHeaders":[{"name":"x-client-source-ip","value":["%s"]}]},"tenant":{"id":"2210","name":"testwso2"},"accessToken":{"tokenType":"JWT","scopes":["openid","profile"],"claims":[{"name":"iss","value":"https://api.asgardeo.io/t/testwso2/oauth2/token"},{"name":"client_id","value":"CCm5aWk4TjKgprfH_fmuMI7edDQa"},{"name":"aut","value":"APPLICATION_USER"},{"name":"expires_in","value":3600},{"name":"aud","value":["CCm5aWk4TjKgprfH_fmuMI7edDQa"]},{"name":"sub","value":"e204849c"}]}},"allowedOperations":[{"op":"add","paths":["/accessToken/claims/","/accessToken/scopes/","/accessToken/claims/aud/"]},{"op":"remove","paths":["/accessToken/scopes/","/accessToken/claims/aud/"]},{"op":"replace","paths":["/accessToken/scopes/","/accessToken/claims/aud/","/accessToken/claims/expires_in"]}]}`
+
+func body(ip string) []byte { return []byte(fmt.Sprintf(seedRequest, ip)) }
+
+type options struct {
+	geoip       string
+	duration    time.Duration
+	rate        int
+	workers     int
+	budget      time.Duration
+	hangRate    int
+	hangSeconds int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.geoip, "geoip-database", "", "GeoIP database (make load passes the DB-IP default)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each throughput and fixed-rate run")
+	flag.IntVar(&o.rate, "rate", 2000, "fixed rate for the latency run, calls per second")
+	flag.IntVar(&o.workers, "workers", 32, "concurrent clients for the closed-loop run")
+	flag.DurationVar(&o.budget, "budget", 500*time.Millisecond, "AbuseIPDB budget for the hanging run")
+	flag.IntVar(&o.hangRate, "hang-rate", 200, "calls per second while AbuseIPDB hangs")
+	flag.IntVar(&o.hangSeconds, "hang-seconds", 5, "seconds of the hanging run")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+type target struct {
+	name, url string
+}
+
+func serve(h http.Handler) (string, func(), error) {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String() + webhook.Path, func() { _ = srv.Close() }, nil
+}
+
+// tokenGuard starts the real service (the same assembly as the binary) in
+// standalone mode on the seed policy.
+func tokenGuard(o options, fake *abuseipdbtest.Server, budget time.Duration) (string, func(), error) {
+	dir, err := os.MkdirTemp("", "loadtest")
+	if err != nil {
+		return "", nil, err
+	}
+	auth := dir + "/auth.yaml"
+	if err := os.WriteFile(auth, []byte("type: NONE\n"), 0o600); err != nil {
+		return "", nil, err
+	}
+	if err := os.MkdirAll(dir+"/secrets/abuseipdb", 0o700); err != nil {
+		return "", nil, err
+	}
+	if err := os.WriteFile(dir+"/secrets/abuseipdb/apiKey", []byte("load-key"), 0o600); err != nil {
+		return "", nil, err
+	}
+	opts := &app.Options{
+		AuthConfigFile: auth, GeoIPDatabases: []string{o.geoip}, AbuseIPDBURL: fake.URL(),
+		AbuseIPDBBudget: budget, AbuseIPDBRequestTimeout: 4 * time.Second, AbuseIPDBCacheSize: 100000,
+	}
+	svc, err := app.NewService(opts, prometheus.NewRegistry(), logr.Discard())
+	if err != nil {
+		return "", nil, err
+	}
+	l := &standalone.Loader{Paths: []string{"config/samples/asgardeo-use-case.yaml"}, SecretsDir: dir + "/secrets", Store: svc.Store, Log: logr.Discard()}
+	if err := l.Load(context.Background()); err != nil {
+		return "", nil, err
+	}
+	url, stop, err := serve(svc.Server.Handler)
+	return url, func() { stop(); _ = os.RemoveAll(dir) }, err
+}
+
+func run(o options) error {
+	if o.geoip == "" {
+		return fmt.Errorf("--geoip-database is required")
+	}
+	fake := abuseipdbtest.NewServer("load-key", abuseipdbtest.SeedScores)
+	defer fake.Stop()
+	tgURL, stopTG, err := tokenGuard(o, fake, time.Second)
+	if err != nil {
+		return err
+	}
+	defer stopTG()
+	baseURL, stopBase, err := serve(webhook.Baseline{})
+	if err != nil {
+		return err
+	}
+	defer stopBase()
+	targets := []target{{name: "baseline", url: baseURL}, {name: "tokenguard", url: tgURL}}
+	cached := body("14.102.69.58") // score 50: the shorten path, SUCCESS with two operations
+	if r, err := post(http.DefaultClient, tgURL, cached); err != nil || !bytes.Contains(r, []byte(`"value":900`)) && !bytes.Contains(r, []byte(`"value":300`)) {
+		return fmt.Errorf("warm-up: %s: %w", r, err)
+	}
+
+	fmt.Printf("# TokenGuard load run, %s, GOMAXPROCS=%d\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0))
+	fmt.Printf("## 1. Closed loop, %d clients, %s each, cached score\n\n| target | calls/s | ratio to baseline |\n|---|---|---|\n", o.workers, o.duration)
+	var baseRPS float64
+	for _, t := range targets {
+		rps, errs := closedLoop(t.url, cached, o.workers, o.duration)
+		if t.name == "baseline" {
+			baseRPS = rps
+		}
+		fmt.Printf("| %s | %.0f | %.2f |\n", t.name, rps, rps/baseRPS)
+		if errs > 0 {
+			fmt.Printf("\n%d errors against %s\n", errs, t.name)
+		}
+	}
+
+	fmt.Printf("\n## 2. Open loop at %d calls/s for %s, cached score (vegeta)\n\n| target | p50 | p90 | p99 | max | success | p99 ratio |\n|---|---|---|---|---|---|---|\n", o.rate, o.duration)
+	var baseP99 time.Duration
+	for _, t := range targets {
+		m := fixedRate(t.url, cached, o.rate, o.duration)
+		if t.name == "baseline" {
+			baseP99 = m.Latencies.P99
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %.4f | %.2f |\n", t.name, r(m.Latencies.P50), r(m.Latencies.P90), r(m.Latencies.P99), r(m.Latencies.Max),
+			m.Success, float64(m.Latencies.P99)/float64(baseP99))
+	}
+
+	fmt.Printf("\n## 3. AbuseIPDB hanging, budget %s, %d calls/s for %ds, each from a new address\n\n", o.budget, o.hangRate, o.hangSeconds)
+	hangURL, stopHang, err := tokenGuard(o, fake, o.budget)
+	if err != nil {
+		return err
+	}
+	defer stopHang()
+	fake.SetMode(abuseipdbtest.Hang)
+	lat, statuses := hanging(hangURL, o.hangRate, o.hangSeconds)
+	fake.SetMode(abuseipdbtest.Normal)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	fmt.Printf("| calls | p50 | p99 | max | budget + 50 ms | answers |\n|---|---|---|---|---|---|\n| %d | %s | %s | %s | %s | %v |\n",
+		len(lat), r(pct(lat, 0.5)), r(pct(lat, 0.99)), r(lat[len(lat)-1]), o.budget+50*time.Millisecond, statuses)
+
+	fmt.Printf("\n## 4. 100 concurrent calls for one uncached address\n\n")
+	before := fake.Calls()
+	fake.SetDelay(200 * time.Millisecond)
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if b, err := post(http.DefaultClient, tgURL, body("205.210.31.51")); err == nil && bytes.Contains(b, []byte("SUCCESS")) {
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	fake.SetDelay(0)
+	fmt.Printf("| calls | answered SUCCESS | upstream AbuseIPDB calls |\n|---|---|---|\n| 100 | %d | %d |\n", ok.Load(), fake.Calls()-before)
+	return nil
+}
+
+func r(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }
+
+func pct(s []time.Duration, p float64) time.Duration { return s[int(float64(len(s)-1)*p)] }
+
+func post(c *http.Client, url string, b []byte) ([]byte, error) {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(b)) //nolint:noctx // bounded load tool
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return io.ReadAll(resp.Body)
+}
+
+func closedLoop(url string, b []byte, workers int, d time.Duration) (float64, int64) {
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
+	c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+	defer tr.CloseIdleConnections()
+	var n, errs atomic.Int64
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if _, err := post(c, url, b); err != nil {
+					errs.Add(1)
+					continue
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(n.Load()) / d.Seconds(), errs.Load()
+}
+
+func fixedRate(url string, b []byte, rate int, d time.Duration) *vegeta.Metrics {
+	tg := vegeta.NewStaticTargeter(vegeta.Target{Method: http.MethodPost, URL: url, Body: b,
+		Header: http.Header{"Content-Type": []string{"application/json"}}})
+	a := vegeta.NewAttacker(vegeta.Timeout(5*time.Second), vegeta.Workers(64), vegeta.MaxWorkers(512))
+	var m vegeta.Metrics
+	for res := range a.Attack(tg, vegeta.Rate{Freq: rate, Per: time.Second}, d, "fixed") {
+		m.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+func hanging(url string, rate, seconds int) ([]time.Duration, map[string]int) {
+	n := rate * seconds
+	var mu sync.Mutex
+	lat := make([]time.Duration, 0, n)
+	statuses := map[string]int{}
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := 0; i < n; i++ {
+		<-tick.C
+		ip := fmt.Sprintf("198.18.%d.%d", (i/250)%250, i%250+1) // a fresh address each call: never cached
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			b, err := post(http.DefaultClient, url, body(ip))
+			took := time.Since(start)
+			var resp struct {
+				ActionStatus string `json:"actionStatus"`
+			}
+			status := "error"
+			if err == nil && json.Unmarshal(b, &resp) == nil {
+				status = resp.ActionStatus
+			}
+			mu.Lock()
+			lat = append(lat, took)
+			statuses[status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return lat, statuses
+}
