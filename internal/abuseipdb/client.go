@@ -116,7 +116,10 @@ type entry struct {
 	fetched time.Time
 }
 
-var _ engine.Reputation = (*Client)(nil)
+var (
+	_ engine.Reputation       = (*Client)(nil)
+	_ engine.CachedReputation = (*Client)(nil)
+)
 
 // New returns a client.
 func New(o Options) (*Client, error) {
@@ -153,14 +156,22 @@ func New(o Options) (*Client, error) {
 	}, nil
 }
 
+// Cached returns a score no older than q.TTL from the cache, if there is one.
+func (c *Client) Cached(q engine.ScoreQuery) (engine.ScoreResult, bool) {
+	if e, ok := c.cache.Get(cacheKey{ip: q.IP, maxAge: q.MaxAgeInDays}); ok && c.now().Sub(e.fetched) <= q.TTL {
+		c.observe("cache", "hit")
+		return engine.ScoreResult{Score: e.score, Cached: true}, true
+	}
+	return engine.ScoreResult{}, false
+}
+
 // Score returns the address's abuse confidence score, from the cache when a
 // score no older than q.TTL is there.
 func (c *Client) Score(ctx context.Context, q engine.ScoreQuery) (engine.ScoreResult, error) {
-	k := cacheKey{ip: q.IP, maxAge: q.MaxAgeInDays}
-	if e, ok := c.cache.Get(k); ok && c.now().Sub(e.fetched) <= q.TTL {
-		c.observe("cache", "hit")
-		return engine.ScoreResult{Score: e.score, Cached: true}, nil
+	if r, ok := c.Cached(q); ok {
+		return r, nil
 	}
+	k := cacheKey{ip: q.IP, maxAge: q.MaxAgeInDays}
 	c.observe("cache", "miss")
 	key := q.APIKey.Reveal()
 	if key == "" {

@@ -187,10 +187,12 @@ func (b *builder) claim(c policy.Claim) {
 	change := "claim " + c.Name
 	cur, ok := b.claim0(c.Name)
 	if !ok {
-		v, _ := json.Marshal(struct {
-			Name  string          `json:"name"`
-			Value json.RawMessage `json:"value"`
-		}{c.Name, c.Value})
+		v := make([]byte, 0, len(c.Name)+len(c.Value)+22)
+		v = append(v, `{"name":`...)
+		v = append(v, quote(c.Name)...)
+		v = append(v, `,"value":`...)
+		v = append(v, c.Value...)
+		v = append(v, '}')
 		b.emit(OpAdd, pathClaims+appendIndex, v, change)
 		return
 	}

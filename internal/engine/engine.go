@@ -42,6 +42,12 @@ type Reputation interface {
 	Score(ctx context.Context, q ScoreQuery) (ScoreResult, error)
 }
 
+// CachedReputation is a Reputation that can answer from its cache without a
+// context: the engine then sets up the call's time budget only on a miss.
+type CachedReputation interface {
+	Cached(q ScoreQuery) (ScoreResult, bool)
+}
+
 // Header is a forwarded request header (the platform's additionalHeaders item).
 type Header struct {
 	Name  string   `json:"name"`
@@ -252,9 +258,15 @@ func (e *Engine) abuseCheck(st *state, d *Decision, a *policy.Abuse, ip netip.Ad
 		}
 		return policy.Allow, policy.CauseNone, false
 	}
-	res, err := e.Reputation.Score(st.reputationCtx(e.ReputationBudget), ScoreQuery{
-		APIKey: a.APIKey, IP: ip, MaxAgeInDays: a.MaxAgeInDays, TTL: a.CacheTTL,
-	})
+	q := ScoreQuery{APIKey: a.APIKey, IP: ip, MaxAgeInDays: a.MaxAgeInDays, TTL: a.CacheTTL}
+	res, hit := ScoreResult{}, false
+	if c, ok := e.Reputation.(CachedReputation); ok {
+		res, hit = c.Cached(q)
+	}
+	var err error
+	if !hit {
+		res, err = e.Reputation.Score(st.reputationCtx(e.ReputationBudget), q)
+	}
 	if err != nil {
 		d.ScoreSource, d.ScoreError = ScoreFailed, err
 		switch a.OnFailure {
