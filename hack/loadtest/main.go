@@ -26,6 +26,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,17 +54,19 @@ type options struct {
 	budget      time.Duration
 	hangRate    int
 	hangSeconds int
+	rounds      int
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.geoip, "geoip-database", "", "GeoIP database (make load passes the DB-IP default)")
-	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each throughput and fixed-rate run")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each round of the throughput and fixed-rate runs")
 	flag.IntVar(&o.rate, "rate", 2000, "fixed rate for the latency run, calls per second")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent clients for the closed-loop run")
 	flag.DurationVar(&o.budget, "budget", 500*time.Millisecond, "AbuseIPDB budget for the hanging run")
 	flag.IntVar(&o.hangRate, "hang-rate", 200, "calls per second while AbuseIPDB hangs")
 	flag.IntVar(&o.hangSeconds, "hang-seconds", 5, "seconds of the hanging run")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds per target for runs 1 and 2; the median counts")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -141,28 +144,46 @@ func run(o options) error {
 	}
 
 	fmt.Printf("# TokenGuard load run, %s, GOMAXPROCS=%d\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0))
-	fmt.Printf("## 1. Closed loop, %d clients, %s each, cached score\n\n| target | calls/s | ratio to baseline |\n|---|---|---|\n", o.workers, o.duration)
-	var baseRPS float64
-	for _, t := range targets {
-		rps, errs := closedLoop(t.url, cached, o.workers, o.duration)
-		if t.name == "baseline" {
-			baseRPS = rps
-		}
-		fmt.Printf("| %s | %.0f | %.2f |\n", t.name, rps, rps/baseRPS)
-		if errs > 0 {
-			fmt.Printf("\n%d errors against %s\n", errs, t.name)
+	// Targets alternate in rounds and the median round counts, so that a
+	// noisy moment on a shared machine hits both or neither.
+	fmt.Printf("## 1. Closed loop, %d clients, %d rounds of %s per target, cached score\n\n| target | calls/s (median) | rounds | ratio to baseline |\n|---|---|---|---|\n",
+		o.workers, o.rounds, o.duration)
+	rps := map[string][]float64{}
+	for i := 0; i < o.rounds; i++ {
+		for _, t := range targets {
+			v, errs := closedLoop(t.url, cached, o.workers, o.duration)
+			if errs > 0 {
+				return fmt.Errorf("%d errors against %s", errs, t.name)
+			}
+			rps[t.name] = append(rps[t.name], v)
 		}
 	}
-
-	fmt.Printf("\n## 2. Open loop at %d calls/s for %s, cached score (vegeta)\n\n| target | p50 | p90 | p99 | max | success | p99 ratio |\n|---|---|---|---|---|---|---|\n", o.rate, o.duration)
-	var baseP99 time.Duration
 	for _, t := range targets {
-		m := fixedRate(t.url, cached, o.rate, o.duration)
-		if t.name == "baseline" {
-			baseP99 = m.Latencies.P99
+		fmt.Printf("| %s | %.0f | %s | %.2f |\n", t.name, median(rps[t.name]), floats(rps[t.name]), median(rps[t.name])/median(rps["baseline"]))
+	}
+
+	fmt.Printf("\n## 2. Open loop at %d calls/s, %d rounds of %s per target, cached score (vegeta)\n\n"+
+		"| target | p50 | p90 | p99 (median) | p99 per round | max | success | p99 ratio |\n|---|---|---|---|---|---|---|---|\n", o.rate, o.rounds, o.duration)
+	p99s := map[string][]float64{}
+	last := map[string]*vegeta.Metrics{}
+	for i := 0; i < o.rounds; i++ {
+		for _, t := range targets {
+			m := fixedRate(t.url, cached, o.rate, o.duration)
+			if m.Success < 1 {
+				return fmt.Errorf("%s: success ratio %.4f", t.name, m.Success)
+			}
+			p99s[t.name] = append(p99s[t.name], float64(m.Latencies.P99))
+			last[t.name] = m
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %.4f | %.2f |\n", t.name, r(m.Latencies.P50), r(m.Latencies.P90), r(m.Latencies.P99), r(m.Latencies.Max),
-			m.Success, float64(m.Latencies.P99)/float64(baseP99))
+	}
+	for _, t := range targets {
+		m := last[t.name]
+		var per []string
+		for _, v := range p99s[t.name] {
+			per = append(per, r(time.Duration(v)))
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %.4f | %.2f |\n", t.name, r(m.Latencies.P50), r(m.Latencies.P90), r(time.Duration(median(p99s[t.name]))),
+			strings.Join(per, " "), r(m.Latencies.Max), m.Success, median(p99s[t.name])/median(p99s["baseline"]))
 	}
 
 	fmt.Printf("\n## 3. AbuseIPDB hanging, budget %s, %d calls/s for %ds, each from a new address\n\n", o.budget, o.hangRate, o.hangSeconds)
@@ -196,6 +217,20 @@ func run(o options) error {
 	fake.SetDelay(0)
 	fmt.Printf("| calls | answered SUCCESS | upstream AbuseIPDB calls |\n|---|---|---|\n| 100 | %d | %d |\n", ok.Load(), fake.Calls()-before)
 	return nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func floats(v []float64) string {
+	out := make([]string, len(v))
+	for i, x := range v {
+		out[i] = fmt.Sprintf("%.0f", x)
+	}
+	return strings.Join(out, " ")
 }
 
 func r(d time.Duration) string { return d.Round(10 * time.Microsecond).String() }

@@ -1,0 +1,58 @@
+{{/* Full name of the release's objects. */}}
+{{- define "tokenguard.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tokenguard.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{ include "tokenguard.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "tokenguard.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "tokenguard.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "tokenguard.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tokenguard.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* The GeoIP database paths passed to tokenguard. */}}
+{{- define "tokenguard.geoipFiles" -}}
+{{- if eq .Values.geoip.source "embedded" -}}
+/usr/share/tokenguard/geoip/dbip-country.mmdb
+{{- else if eq .Values.geoip.source "geoipupdate" -}}
+{{- range .Values.geoip.geoipupdate.editionIDs }}
+/var/lib/geoip/{{ . }}.mmdb
+{{- end -}}
+{{- else -}}
+{{- range .Values.geoip.volume.files }}
+/var/lib/geoip/{{ . }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "tokenguard.geoipupdateEnv" -}}
+- name: GEOIPUPDATE_ACCOUNT_ID
+  value: {{ required "geoip.geoipupdate.accountID is required with geoip.source=geoipupdate" .Values.geoip.geoipupdate.accountID | quote }}
+- name: GEOIPUPDATE_LICENSE_KEY_FILE
+  value: /etc/geoipupdate/license-key
+- name: GEOIPUPDATE_EDITION_IDS
+  value: {{ join " " .Values.geoip.geoipupdate.editionIDs | quote }}
+- name: GEOIPUPDATE_DB_DIR
+  value: /var/lib/geoip
+{{- end -}}
