@@ -37,7 +37,7 @@ help: ## Show this help.
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests.
 	$(CONTROLLER_GEN) rbac:roleName=tokenguard-manager crd paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
-	hack/sync-chart.sh
+	hack/sync-copies.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -60,11 +60,19 @@ verify: manifests generate ## Fail when generated files are stale or go.mod is u
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --build-tags e2e ./...
 
 .PHONY: test
-test: envtest ## Run all tests: unit, HTTP, envtest (real kube-apiserver and etcd), fuzz seeds.
+test: envtest helm ## Run all tests: unit, HTTP, chart renders, envtest (real kube-apiserver and etcd).
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -race -count=1 ./...
+
+.PHONY: test-e2e
+test-e2e: envtest helm build ## Install manifests on a real API server and run the built binary against it.
+	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -tags e2e -count=1 -v ./hack/e2e/
+
+.PHONY: dev-cluster
+dev-cluster: envtest helm build ## Start a local kube-apiserver and etcd with the CRD installed and print a kubeconfig.
+	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go run ./hack/devcluster
 
 .PHONY: fuzz
 fuzz: ## Fuzz the request decoder (FUZZTIME=30s by default).
@@ -108,7 +116,7 @@ envtest: ## Build kube-apiserver, etcd and kubectl from source into bin/k8s/ (ca
 
 .PHONY: helm
 helm: ## Build helm from source into bin/ (cached).
-	@hack/build-k8s-tools.sh helm
+	@hack/build-k8s-tools.sh helm >/dev/null
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN)/.tools go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)

@@ -1,0 +1,246 @@
+//go:build e2e
+
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
+	"github.com/tokenguard/tokenguard/internal/geoip/geoiptest"
+	tu "github.com/tokenguard/tokenguard/internal/testutil"
+	"github.com/tokenguard/tokenguard/webhook"
+)
+
+type cluster struct {
+	t          *testing.T
+	kubectl    string
+	kubeconfig string
+}
+
+// run runs a command, feeding stdin, and fails the test on error.
+func (c *cluster) run(stdin string, name string, args ...string) string {
+	c.t.Helper()
+	out, err := c.try(stdin, name, args...)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (c *cluster) try(stdin string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (c *cluster) k(args ...string) string { c.t.Helper(); return c.run("", c.kubectl, args...) }
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	root := tu.RepoRoot()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test-e2e`")
+	}
+	env := &envtest.Environment{}
+	if _, err := env.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	admin, err := env.AddUser(envtest.User{Name: "e2e-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := &cluster{t: t, kubectl: filepath.Join(assets, "kubectl"), kubeconfig: filepath.Join(dir, "kubeconfig")}
+	if err := os.WriteFile(c.kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// 1. The Helm chart, rendered and applied server-side, as docs/install.md shows.
+	c.k("create", "namespace", "tg-system")
+	rendered := c.run("", filepath.Join(root, "bin", "helm"), "template", "tg", filepath.Join(root, "charts", "tokenguard"),
+		"--namespace", "tg-system", "--set", "actionEndpoint.auth.existingSecret=tg-auth",
+		"--set", "metrics.serviceMonitor.enabled=false", "--set", "networkPolicy.enabled=true")
+	c.run(rendered, c.kubectl, "apply", "--server-side", "-f", "-")
+	// 2. The kustomize install, server-side.
+	c.k("apply", "--server-side", "-k", filepath.Join(root, "config", "default"))
+	for _, obj := range []string{"deployment/tg-tokenguard -n tg-system", "deployment/tokenguard -n tokenguard-system",
+		"crd/tokenpolicies.policy.tokenguard.io", "clusterrole/tokenguard-manager", "clusterrole/tg-tokenguard",
+		"networkpolicy/tg-tokenguard -n tg-system", "poddisruptionbudget/tokenguard -n tokenguard-system"} {
+		c.k(append([]string{"get"}, strings.Fields(obj)...)...)
+	}
+
+	// 3. The built binary, out of cluster, against the API server.
+	bin := filepath.Join(root, "bin", "tokenguard")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s: run `make build` (make test-e2e does)", bin)
+	}
+	geo := geoiptest.File(t, "country.mmdb", geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))
+	fake := abuseipdbtest.New(t, "e2e-key", abuseipdbtest.SeedScores)
+	auth := filepath.Join(dir, "auth.yaml")
+	if err := os.WriteFile(auth, []byte("type: API_KEY\nproperties:\n  header: x-api-key\n  value: e2e-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	action, probes := freePort(t), freePort(t)
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "--leader-election-namespace=tg-system", "--action-bind-address="+action,
+		"--health-probe-bind-address="+probes, "--metrics-bind-address="+freePort(t), "--action-auth-config="+auth,
+		"--geoip-database="+geo, "--abuseipdb-url="+fake.URL(), "--geoip-reload-interval=1s")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("tokenguard output:\n%s", logs.String())
+		}
+	}()
+	eventually(t, 30*time.Second, "readyz", func() error {
+		resp, err := http.Get("http://" + probes + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+
+	// 4. A Secret and the sample policy, with kubectl, until Ready.
+	c.k("create", "namespace", "identity")
+	c.k("-n", "identity", "create", "secret", "generic", "abuseipdb", "--from-literal=apiKey=e2e-key")
+	c.k("-n", "identity", "apply", "-f", filepath.Join(root, "config", "samples", "asgardeo-use-case.yaml"))
+	c.k("-n", "identity", "wait", "--for=condition=Ready", "tokenpolicy/asgardeo-use-case", "--timeout=60s")
+	if out := c.k("-n", "identity", "get", "tp"); !strings.Contains(out, "asgardeo-use-case") || !strings.Contains(out, "True") {
+		t.Errorf("kubectl get tp:\n%s", out)
+	}
+
+	url := "http://" + action + webhook.Path
+	call := func(ip, key string) (int, string) {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(tu.JSON(t, tu.Request(ip))))
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("x-api-key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// 5. The seed requests.
+	if code, body := call("175.45.176.0", "e2e-secret"); code != 200 ||
+		body != `{"actionStatus":"FAILED","failureReason":"access_denied","failureDescription":"Access token issuance is blocked from your region (KP)."}` {
+		t.Errorf("KP: %d %s", code, body)
+	}
+	if code, body := call("103.159.198.178", "e2e-secret"); code != 200 || !strings.Contains(body, "high IP risk") {
+		t.Errorf("high risk: %d %s", code, body)
+	}
+	hourBefore := time.Now().UTC().Hour()
+	_, body := call("14.102.69.58", "e2e-secret")
+	hourAfter := time.Now().UTC().Hour()
+	want := func(h int) string {
+		if h >= 9 && h < 17 {
+			return `"value":900`
+		}
+		return `"value":300`
+	}
+	if !strings.Contains(body, want(hourBefore)) && !strings.Contains(body, want(hourAfter)) {
+		t.Errorf("medium risk at %d h UTC: %s", hourBefore, body)
+	}
+	if code, body := call("205.210.31.51", "e2e-secret"); code != 200 ||
+		body != `{"actionStatus":"SUCCESS","operations":[{"op":"add","path":"/accessToken/claims/-","value":{"name":"country","value":"US"}}]}` {
+		t.Errorf("low risk: %d %s", code, body)
+	}
+	if code, _ := call("205.210.31.51", "wrong"); code != 401 {
+		t.Errorf("wrong key: %d", code)
+	}
+
+	// 6. Change the policy with kubectl: the decision changes within seconds.
+	c.k("-n", "identity", "patch", "tokenpolicy", "asgardeo-use-case", "--type=merge", "-p", `{"spec":{"geo":{"blockedCountries":["KP","US"]}}}`)
+	eventually(t, 10*time.Second, "policy change served", func() error {
+		if _, body := call("205.210.31.51", "e2e-secret"); !strings.Contains(body, "blocked from your region (US)") {
+			return fmt.Errorf("%s", body)
+		}
+		return nil
+	})
+	c.k("-n", "identity", "wait", "--for=jsonpath={.status.observedGeneration}=2", "tokenpolicy/asgardeo-use-case", "--timeout=30s")
+
+	// 7. Delete it: gone within seconds.
+	c.k("-n", "identity", "delete", "tokenpolicy", "asgardeo-use-case")
+	eventually(t, 10*time.Second, "deletion served", func() error {
+		if _, body := call("175.45.176.0", "e2e-secret"); body != `{"actionStatus":"SUCCESS"}` {
+			return fmt.Errorf("%s", body)
+		}
+		return nil
+	})
+
+	// 8. SIGTERM: a clean exit.
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("no exit 30 s after SIGTERM")
+	}
+}
