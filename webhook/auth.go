@@ -18,6 +18,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tokenguard/tokenguard/internal/poll"
 )
 
 // Authentication types, as the platform names them.
@@ -194,25 +196,18 @@ func (a *Auth) Watch(ctx context.Context, interval time.Duration, log logr.Logge
 	if a.path == "" {
 		return
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	poll.Every(ctx, interval, func(context.Context) {
+		st, err := os.Stat(a.path)
+		if err != nil || st.ModTime().UnixNano() == a.mod.Load() {
 			return
-		case <-t.C:
-			st, err := os.Stat(a.path)
-			if err != nil || st.ModTime().UnixNano() == a.mod.Load() {
-				continue
-			}
-			a.mod.Store(st.ModTime().UnixNano())
-			c, err := LoadAuthConfig(a.path)
-			if err != nil {
-				log.Error(err, "action auth config changed but does not load; keeping the previous one")
-				continue
-			}
-			a.cur.Store(newAuthenticator(c))
-			log.Info("action auth config reloaded", "type", c.Type)
 		}
-	}
+		a.mod.Store(st.ModTime().UnixNano())
+		c, err := LoadAuthConfig(a.path)
+		if err != nil {
+			log.Error(err, "action auth config changed but does not load; keeping the previous one")
+			return
+		}
+		a.cur.Store(newAuthenticator(c))
+		log.Info("action auth config reloaded", "type", c.Type)
+	})
 }

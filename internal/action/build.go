@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -134,13 +135,13 @@ func parseInt(raw json.RawMessage) (int64, bool) {
 // by earlier removals, contract O6) and appends additions the token lacks.
 func (b *builder) scopes(remove, add []string) {
 	for i, s := range b.tok.Scopes {
-		if contains(remove, s) {
+		if slices.Contains(remove, s) {
 			b.emit(OpRemove, pathScopes+strconv.Itoa(i), nil, "remove scope "+s)
 		}
 	}
 	for _, s := range add {
 		switch {
-		case contains(b.tok.Scopes, s):
+		case slices.Contains(b.tok.Scopes, s):
 		case !ValidScope(s):
 			b.skip("add scope "+s, "not a valid scope token")
 		default:
@@ -165,13 +166,13 @@ func (b *builder) audiences(remove, add []string) {
 		return
 	}
 	for i, a := range aud {
-		if contains(remove, a) {
+		if slices.Contains(remove, a) {
 			b.emit(OpRemove, pathAudiences+strconv.Itoa(i), nil, "remove audience "+a)
 		}
 	}
 	for _, a := range add {
 		switch {
-		case contains(aud, a):
+		case slices.Contains(aud, a):
 		case !ValidAudience(a):
 			b.skip("add audience "+a, "the platform accepts only URIs or names of letters, digits, dots and hyphens")
 		default:
@@ -225,13 +226,4 @@ func jsonEqual(a, b json.RawMessage) bool {
 func quote(s string) json.RawMessage {
 	v, _ := json.Marshal(s)
 	return v
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

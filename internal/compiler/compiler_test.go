@@ -169,6 +169,9 @@ func TestSamplesCompile(t *testing.T) {
 		t.Fatalf("samples: %v", files)
 	}
 	for _, f := range files {
+		if filepath.Base(f) == "kustomization.yaml" {
+			continue
+		}
 		ps := testutil.SamplePolicies(t, f, testutil.Secrets{"abuseipdb/apiKey": "k", "abuseipdb-failopen/apiKey": "k"})
 		if len(ps) != 1 {
 			t.Errorf("%s: %d policies", f, len(ps))

@@ -9,6 +9,7 @@ package engine
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -300,9 +301,9 @@ func geoCheck(g *policy.Geo, country string) (policy.Cause, bool) {
 		return policy.CauseUnknownCountry, g.OnUnknown == policy.Deny
 	}
 	if g.Allowed != nil {
-		return policy.CauseBlockedCountry, !contains(g.Allowed, country)
+		return policy.CauseBlockedCountry, !slices.Contains(g.Allowed, country)
 	}
-	return policy.CauseBlockedCountry, contains(g.Blocked, country)
+	return policy.CauseBlockedCountry, slices.Contains(g.Blocked, country)
 }
 
 func deny(r PolicyResult, c policy.Cause) PolicyResult {
@@ -374,7 +375,7 @@ func addClaim(cs []policy.Claim, c policy.Claim) []policy.Claim {
 
 func union(a, b []string) []string {
 	for _, v := range b {
-		if !contains(a, v) {
+		if !slices.Contains(a, v) {
 			a = append(a, v)
 		}
 	}
@@ -387,20 +388,11 @@ func without(a, remove []string) []string {
 	}
 	out := a[:0:0]
 	for _, v := range a {
-		if !contains(remove, v) {
+		if !slices.Contains(remove, v) {
 			out = append(out, v)
 		}
 	}
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 func containsIP(ps []netip.Prefix, ip netip.Addr) bool {

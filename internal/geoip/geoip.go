@@ -20,6 +20,8 @@ import (
 	"github.com/go-logr/logr"
 	geoip2 "github.com/oschwald/geoip2-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
+
+	"github.com/tokenguard/tokenguard/internal/poll"
 )
 
 // Format is the record layout of a database.
@@ -206,16 +208,7 @@ func (r *Resolver) Country(ip netip.Addr) string {
 // previous version kept. It returns when ctx ends. onLoad, when set, is
 // called with each database opened.
 func (r *Resolver) Watch(ctx context.Context, interval time.Duration, log logr.Logger, onLoad func(*Database)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.reload(log, onLoad)
-		}
-	}
+	poll.Every(ctx, interval, func(context.Context) { r.reload(log, onLoad) })
 }
 
 func (r *Resolver) reload(log logr.Logger, onLoad func(*Database)) {

@@ -28,6 +28,7 @@ import (
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/compiler"
 	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/poll"
 )
 
 // DirSecrets reads Secret keys from DIR/<name>/<key>.
@@ -235,19 +236,12 @@ func (l *Loader) changed() bool {
 
 // Watch reloads when the policy files or Secret keys change. It returns when ctx ends.
 func (l *Loader) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	poll.Every(ctx, interval, func(ctx context.Context) {
 		if !l.changed() {
-			continue
+			return
 		}
 		if err := l.Load(ctx); err != nil {
 			l.Log.Error(err, "policy files changed but do not load; serving the previous policies")
 		}
-	}
+	})
 }
