@@ -105,17 +105,29 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// 1. The Helm chart, rendered and applied server-side, as docs/install.md shows.
+	helm := filepath.Join(root, "bin", "helm")
+	chart := filepath.Join(root, "charts", "tokenguard")
+	// 0. helm install and uninstall as docs/install.md shows: the CRD survives the uninstall.
+	c.run("", helm, "install", "tokenguard", chart, "--namespace", "tokenguard-helm", "--create-namespace",
+		"--set", "actionEndpoint.auth.existingSecret=tokenguard-action-auth")
+	c.k("-n", "tokenguard-helm", "get", "deployment/tokenguard", "poddisruptionbudget/tokenguard", "service/tokenguard")
+	c.run("", helm, "uninstall", "tokenguard", "--namespace", "tokenguard-helm")
+	c.k("get", "crd/tokenpolicies.policy.tokenguard.io")
+	if out, err := c.try("", c.kubectl, "-n", "tokenguard-helm", "get", "deployment/tokenguard"); err == nil {
+		t.Errorf("deployment left after uninstall: %s", out)
+	}
+
+	// 1. The Helm chart, rendered and applied server-side.
 	c.k("create", "namespace", "tg-system")
-	rendered := c.run("", filepath.Join(root, "bin", "helm"), "template", "tg", filepath.Join(root, "charts", "tokenguard"),
+	rendered := c.run("", helm, "template", "tokenguard", chart,
 		"--namespace", "tg-system", "--set", "actionEndpoint.auth.existingSecret=tg-auth",
 		"--set", "metrics.serviceMonitor.enabled=false", "--set", "networkPolicy.enabled=true")
 	c.run(rendered, c.kubectl, "apply", "--server-side", "-f", "-")
 	// 2. The kustomize install, server-side.
 	c.k("apply", "--server-side", "-k", filepath.Join(root, "config", "default"))
-	for _, obj := range []string{"deployment/tg-tokenguard -n tg-system", "deployment/tokenguard -n tokenguard-system",
-		"crd/tokenpolicies.policy.tokenguard.io", "clusterrole/tokenguard-manager", "clusterrole/tg-tokenguard",
-		"networkpolicy/tg-tokenguard -n tg-system", "poddisruptionbudget/tokenguard -n tokenguard-system"} {
+	for _, obj := range []string{"deployment/tokenguard -n tg-system", "deployment/tokenguard -n tokenguard-system",
+		"crd/tokenpolicies.policy.tokenguard.io", "clusterrole/tokenguard-manager", "clusterrole/tokenguard",
+		"networkpolicy/tokenguard -n tg-system", "poddisruptionbudget/tokenguard -n tokenguard-system"} {
 		c.k(append([]string{"get"}, strings.Fields(obj)...)...)
 	}
 
