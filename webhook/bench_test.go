@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	tu "github.com/tokenguard/tokenguard/internal/testutil"
 	"github.com/tokenguard/tokenguard/webhook"
@@ -68,7 +67,6 @@ func BenchmarkHandler(b *testing.B) {
 			}
 		})
 	})
-	_ = time.Now
 }
 
 func BenchmarkBaseline(b *testing.B) {

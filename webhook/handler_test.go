@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
@@ -322,5 +323,42 @@ func TestMetricsCountDecisions(t *testing.T) {
 	}
 	if n := testutil.CollectAndCount(e.metrics.RequestDuration); n != 1 {
 		t.Errorf("duration histogram series = %d", n)
+	}
+}
+
+// The decision log line carries the explanation and never an API key, even
+// when AbuseIPDB rejects the key.
+func TestDecisionLogCarriesNoSecrets(t *testing.T) {
+	const key = "k3y-that-must-not-leak"
+	var mu sync.Mutex
+	var lines []string
+	log := funcr.New(func(prefix, args string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, prefix+" "+args)
+	}, funcr.Options{})
+	ps := tu.SamplePolicies(t, "config/samples/asgardeo-use-case.yaml", tu.Secrets{"abuseipdb/apiKey": key})
+	e := newEnv(t, ps, envOptions{})
+	e.handler.Log = log
+	post(t, e.url, "application/json", tu.JSON(t, tu.Request("205.210.31.51")))
+	p, _ := e.store.Get("default/asgardeo-use-case")
+	log.Info("policy", "policy", p, "abuse", *p.Abuse)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines: %v", len(lines), lines)
+	}
+	l := lines[0]
+	for _, want := range []string{`"requestId"="6783a180f817075313ea3fb01d79c221"`, `"outcome"="deny"`, `"cause"="reputation_unavailable"`,
+		`"country"="US"`, `"scoreSource"="error"`, `"abuseipdbError"="abuseipdb unauthorized (HTTP 401)`, `"took"=`} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log line lacks %s:\n%s", want, l)
+		}
+	}
+	if strings.Contains(l, key) {
+		t.Errorf("log line leaks the API key:\n%s", l)
+	}
+	if strings.Contains(lines[1], key) || !strings.Contains(lines[1], "[redacted]") {
+		t.Errorf("a logged policy leaks the API key:\n%s", lines[1])
 	}
 }

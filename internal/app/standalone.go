@@ -28,7 +28,7 @@ func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
 	}
 	loader := &standalone.Loader{
 		Paths: o.PolicyFiles, SecretsDir: o.SecretsDir, Store: svc.Store,
-		Log: log.WithName("policy-files"), OnChange: svc.OnSnapshot,
+		Log: log.WithName("policy-files"), OnChange: svc.OnSnapshot, AbuseIPDBDisabled: o.AbuseIPDBDisabled,
 	}
 	if err := loader.Load(ctx); err != nil {
 		return err

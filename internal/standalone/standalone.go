@@ -61,6 +61,9 @@ type Loader struct {
 	Log        logr.Logger
 	// OnChange, when set, is called after each published snapshot.
 	OnChange func(*policy.Snapshot)
+	// AbuseIPDBDisabled silences the warning about unusable API keys: with
+	// AbuseIPDB switched off the keys are not used.
+	AbuseIPDBDisabled bool
 
 	fingerprint [32]byte
 }
@@ -166,6 +169,7 @@ func (l *Loader) Load(ctx context.Context) error {
 		seen[key] = key
 		p, err := compiler.Compile(ctx, tp, DirSecrets{Dir: l.SecretsDir})
 		switch {
+		case compiler.IsSecretError(err) && l.AbuseIPDBDisabled:
 		case compiler.IsSecretError(err):
 			l.Log.Info("policy served, but its AbuseIPDB key is unusable: onFailure applies", "policy", key, "problem", err.Error())
 		case err != nil:
