@@ -67,7 +67,7 @@ test: envtest helm ## Run all tests: unit, HTTP, chart renders, envtest (real ku
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -race -count=1 ./...
 
 .PHONY: test-e2e
-test-e2e: envtest helm build ## Install manifests on a real API server and run the built binary against it.
+test-e2e: envtest helm build geoip ## Install manifests on a real API server and run the built binary against it.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -tags e2e -count=1 -v ./hack/e2e/
 
 .PHONY: dev-cluster
