@@ -223,14 +223,15 @@ func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult
 	if containsIP(p.Blocked, ip) {
 		return deny(r, policy.CauseBlockedNetwork)
 	}
+	if p.Geo != nil || p.Token.CountryClaim != "" {
+		d.Country = st.countryOf(e.Geo, ip)
+	}
 	if containsIP(p.Trusted, ip) {
 		r.Trusted = true
 		return r
 	}
 	if g := p.Geo; g != nil {
-		c := st.countryOf(e.Geo, ip)
-		d.Country = c
-		if cause, denied := geoCheck(g, c); denied {
+		if cause, denied := geoCheck(g, d.Country); denied {
 			return deny(r, cause)
 		}
 	}

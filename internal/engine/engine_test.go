@@ -274,6 +274,11 @@ func TestRules(t *testing.T) {
 			call:    call("205.210.31.51", workHours),
 			expires: 60,
 		},
+		"a country claim without geo rules, from a trusted network": {
+			specs:  map[string]string{"p": `{networks: {trustedCIDRs: [14.102.64.0/19]}, token: {decisionClaims: {country: geo_country}}}`},
+			call:   call("14.102.69.58", workHours),
+			claims: []string{`geo_country="IN"`},
+		},
 		"decision claims stamp country and score": {
 			specs:    map[string]string{"p": `{abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}}, geo: {blockedCountries: [KP]}, token: {decisionClaims: {country: geo_country, abuseScore: ip_risk}}}`},
 			call:     call("14.102.69.58", workHours),
