@@ -204,3 +204,16 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 		t.Errorf("upstream calls = %d, want 1", fake.Calls())
 	}
 }
+
+// A request AbuseIPDB refuses (422) is a failure of its own kind, with the
+// documented error text.
+func TestUnprocessable(t *testing.T) {
+	c, _, _, _ := setup(t)
+	qq := q("14.102.69.58")
+	qq.MaxAgeInDays = 400
+	_, err := c.Score(context.Background(), qq)
+	var e *abuseipdb.Error
+	if !errors.As(err, &e) || e.Kind != abuseipdb.KindInvalid || e.Status != 422 || !strings.Contains(e.Detail, "between 1 and 365") {
+		t.Errorf("err %v", err)
+	}
+}
