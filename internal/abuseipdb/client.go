@@ -45,6 +45,8 @@ const (
 	KindTimeout      Kind = "timeout"
 	KindNetwork      Kind = "network_error"
 	KindDecode       Kind = "bad_response"
+	// KindOverloaded: too many upstream requests already in flight.
+	KindOverloaded Kind = "overloaded"
 )
 
 // Error is a failed lookup. Its text never contains the API key.
@@ -84,6 +86,10 @@ type Options struct {
 	// UpstreamTimeout bounds one upstream request, whoever waits for it
 	// (default 5s). Callers stop waiting at their own deadline.
 	UpstreamTimeout time.Duration
+	// MaxInFlight bounds concurrent upstream requests (default 64). A burst
+	// of new addresses past it fails fast instead of piling up connections
+	// to a slow AbuseIPDB; the policy's onFailure applies.
+	MaxInFlight int
 	// Observe, when set, is called once per upstream request with its
 	// result ("ok" or a Kind) and per cache lookup with "hit" or "miss".
 	Observe func(event, result string)
@@ -99,8 +105,9 @@ type Client struct {
 	observe func(event, result string)
 	now     func() time.Time
 
-	cache  *lru.Cache[cacheKey, entry]
-	flight singleflight.Group
+	cache    *lru.Cache[cacheKey, entry]
+	flight   singleflight.Group
+	inFlight chan struct{}
 
 	mu     sync.Mutex
 	paused map[uint64]time.Time // API key fingerprint -> no calls before
@@ -143,6 +150,9 @@ func New(o Options) (*Client, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
+	}
 	if o.Observe == nil {
 		o.Observe = func(string, string) {}
 	}
@@ -153,6 +163,7 @@ func New(o Options) (*Client, error) {
 	return &Client{
 		base: o.BaseURL, http: o.HTTPClient, timeout: o.UpstreamTimeout,
 		observe: o.Observe, now: o.Now, cache: c, paused: map[uint64]time.Time{},
+		inFlight: make(chan struct{}, o.MaxInFlight),
 	}, nil
 }
 
@@ -183,6 +194,13 @@ func (c *Client) Score(ctx context.Context, q engine.ScoreQuery) (engine.ScoreRe
 	}
 	flightKey := strconv.FormatUint(fp, 16) + "|" + k.ip.String() + "|" + strconv.Itoa(k.maxAge)
 	ch := c.flight.DoChan(flightKey, func() (any, error) {
+		select {
+		case c.inFlight <- struct{}{}:
+			defer func() { <-c.inFlight }()
+		default:
+			c.observe("upstream", string(KindOverloaded))
+			return 0, &Error{Kind: KindOverloaded, Detail: "too many AbuseIPDB requests in flight"}
+		}
 		// Detached from the first caller: its deadline must not fail the
 		// others waiting on the same request.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)

@@ -205,6 +205,32 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 	}
 }
 
+// Past MaxInFlight concurrent upstream requests, new addresses fail fast.
+func TestMaxInFlight(t *testing.T) {
+	fake := abuseipdbtest.New(t, key, abuseipdbtest.SeedScores)
+	fake.SetDelay(300 * time.Millisecond)
+	c, err := abuseipdb.New(abuseipdb.Options{BaseURL: fake.URL(), MaxInFlight: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Score(context.Background(), q("14.102.69.58"))
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if _, err := c.Score(context.Background(), q("205.210.31.51")); abuseipdb.KindOf(err) != abuseipdb.KindOverloaded || time.Since(start) > 50*time.Millisecond {
+		t.Errorf("second address: %v after %s", err, time.Since(start))
+	}
+	if err := <-first; err != nil {
+		t.Errorf("first address: %v", err)
+	}
+	if r, err := c.Score(context.Background(), q("205.210.31.51")); err != nil || r.Score != 10 {
+		t.Errorf("after the first finished: %+v %v", r, err)
+	}
+}
+
 // A request AbuseIPDB refuses (422) is a failure of its own kind, with the
 // documented error text.
 func TestUnprocessable(t *testing.T) {

@@ -49,6 +49,7 @@ type Options struct {
 	AbuseIPDBBudget         time.Duration
 	AbuseIPDBRequestTimeout time.Duration
 	AbuseIPDBCacheSize      int
+	AbuseIPDBMaxInFlight    int
 
 	// SkipControllerNameValidation lets tests run several managers in one
 	// process; it has no flag.
@@ -90,6 +91,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.AbuseIPDBBudget, "abuseipdb-budget", time.Second, "Total time AbuseIPDB lookups may take for one platform call; past it the policy's onFailure applies. Keep well under the platform's read timeout (Asgardeo: 3s).")
 	fs.DurationVar(&o.AbuseIPDBRequestTimeout, "abuseipdb-request-timeout", 4*time.Second, "Bound on one upstream AbuseIPDB request. It may outlive the call that started it, so the platform's retry finds the score cached.")
 	fs.IntVar(&o.AbuseIPDBCacheSize, "abuseipdb-cache-size", 100000, "Most AbuseIPDB scores kept in memory.")
+	fs.IntVar(&o.AbuseIPDBMaxInFlight, "abuseipdb-max-in-flight", 64, "Most concurrent upstream AbuseIPDB requests; past it new addresses fail fast and onFailure applies.")
 	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
 	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "Standalone mode: how often policy files and Secret keys are checked for changes.")
@@ -156,7 +158,7 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 	} else {
 		c, err := abuseipdb.New(abuseipdb.Options{
 			BaseURL: o.AbuseIPDBURL, CacheSize: o.AbuseIPDBCacheSize,
-			UpstreamTimeout: o.AbuseIPDBRequestTimeout, Observe: m.ObserveAbuseIPDB,
+			UpstreamTimeout: o.AbuseIPDBRequestTimeout, MaxInFlight: o.AbuseIPDBMaxInFlight, Observe: m.ObserveAbuseIPDB,
 		})
 		if err != nil {
 			return nil, err
