@@ -13,9 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -62,7 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := h.serve(r)
 	h.write(w, a)
 	if h.Metrics != nil {
-		h.Metrics.Requests.WithLabelValues(strconv.Itoa(a.Status)).Inc()
+		h.Metrics.Requests.WithLabelValues(statusLabel(a.Status)).Inc()
 		h.Metrics.RequestDuration.Observe(time.Since(start).Seconds())
 	}
 }
@@ -77,7 +77,7 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 	if r.Method != http.MethodPost {
 		return errorAnswer(http.StatusMethodNotAllowed, "invalid_request", "Only POST is supported.")
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		return errorAnswer(http.StatusUnsupportedMediaType, "invalid_request", "The request content type must be JSON.")
 	}
 	if r.Body == nil || r.Body == http.NoBody {
@@ -95,6 +95,30 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", decodeProblem(err))
 	}
 	return h.Handle(r.Context(), &req)
+}
+
+// isJSON reports whether a Content-Type is application/json, with any
+// parameters (charset=UTF-8), without the allocations of mime.ParseMediaType.
+func isJSON(ct string) bool {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.EqualFold(strings.TrimSpace(ct), "application/json")
+}
+
+var statusLabels = map[int]string{}
+
+func init() {
+	for _, c := range []int{200, 400, 401, 404, 405, 413, 415, 500} {
+		statusLabels[c] = strconv.Itoa(c)
+	}
+}
+
+func statusLabel(code int) string {
+	if s, ok := statusLabels[code]; ok {
+		return s
+	}
+	return strconv.Itoa(code)
 }
 
 // decodeProblem describes a decoding error without echoing request content.

@@ -74,7 +74,7 @@ func ValidScope(v string) bool {
 // for this request; a change that would not is reported as skipped instead
 // of being sent and silently dropped.
 func Operations(req *Request, d *engine.Decision) ([]Operation, []Skipped) {
-	b := builder{req: req, tok: &req.Event.AccessToken}
+	b := builder{req: req, tok: &req.Event.AccessToken, ops: make([]Operation, 0, 4)}
 	b.expiry(d.ExpiresIn)
 	b.scopes(d.RemoveScopes, d.AddScopes)
 	b.audiences(d.RemoveAudiences, d.AddAudiences)

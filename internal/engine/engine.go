@@ -143,6 +143,10 @@ type Decision struct {
 	ScoreError  error
 	Policies    []PolicyResult
 	Took        time.Duration
+
+	// Room for the usual few results, so that recording them does not
+	// allocate on the request path.
+	policiesBuf [4]PolicyResult
 }
 
 // state holds what one call has resolved so far, so that policies sharing a
@@ -167,6 +171,7 @@ type state struct {
 func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) *Decision {
 	start := time.Now()
 	d := &Decision{Score: -1}
+	d.Policies = d.policiesBuf[:0]
 	st := state{call: call, ctx: ctx}
 	defer func() {
 		if st.cancel != nil {
