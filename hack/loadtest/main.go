@@ -146,7 +146,7 @@ func run(o options) error {
 	fmt.Printf("# TokenGuard load run, %s, GOMAXPROCS=%d\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0))
 	// Targets alternate in rounds and the median round counts, so that a
 	// noisy moment on a shared machine hits both or neither.
-	fmt.Printf("## 1. Closed loop, %d clients, %d rounds of %s per target, cached score\n\n| target | calls/s (median) | rounds | ratio to baseline |\n|---|---|---|---|\n",
+	fmt.Printf("## 1. Closed loop, %d clients, %d rounds of %s per target, cached score\n\n| target | calls/s (median) | rounds | ratio of medians | median of paired round ratios |\n|---|---|---|---|---|\n",
 		o.workers, o.rounds, o.duration)
 	rps := map[string][]float64{}
 	for i := 0; i < o.rounds; i++ {
@@ -159,11 +159,12 @@ func run(o options) error {
 		}
 	}
 	for _, t := range targets {
-		fmt.Printf("| %s | %.0f | %s | %.2f |\n", t.name, median(rps[t.name]), floats(rps[t.name]), median(rps[t.name])/median(rps["baseline"]))
+		fmt.Printf("| %s | %.0f | %s | %.2f | %.2f |\n", t.name, median(rps[t.name]), floats(rps[t.name]),
+			median(rps[t.name])/median(rps["baseline"]), pairedRatio(rps[t.name], rps["baseline"]))
 	}
 
 	fmt.Printf("\n## 2. Open loop at %d calls/s, %d rounds of %s per target, cached score (vegeta)\n\n"+
-		"| target | p50 | p90 | p99 (median) | p99 per round | max | success | p99 ratio |\n|---|---|---|---|---|---|---|---|\n", o.rate, o.rounds, o.duration)
+		"| target | p50 | p90 | p99 (median) | p99 per round | max | success | p99 ratio of medians | median of paired round ratios |\n|---|---|---|---|---|---|---|---|---|\n", o.rate, o.rounds, o.duration)
 	p99s := map[string][]float64{}
 	last := map[string]*vegeta.Metrics{}
 	for i := 0; i < o.rounds; i++ {
@@ -182,8 +183,8 @@ func run(o options) error {
 		for _, v := range p99s[t.name] {
 			per = append(per, r(time.Duration(v)))
 		}
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %.4f | %.2f |\n", t.name, r(m.Latencies.P50), r(m.Latencies.P90), r(time.Duration(median(p99s[t.name]))),
-			strings.Join(per, " "), r(m.Latencies.Max), m.Success, median(p99s[t.name])/median(p99s["baseline"]))
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %.4f | %.2f | %.2f |\n", t.name, r(m.Latencies.P50), r(m.Latencies.P90), r(time.Duration(median(p99s[t.name]))),
+			strings.Join(per, " "), r(m.Latencies.Max), m.Success, median(p99s[t.name])/median(p99s["baseline"]), pairedRatio(p99s[t.name], p99s["baseline"]))
 	}
 
 	fmt.Printf("\n## 3. AbuseIPDB hanging, budget %s, %d calls/s for %ds, each from a new address\n\n", o.budget, o.hangRate, o.hangSeconds)
@@ -223,6 +224,16 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// pairedRatio is the median over rounds of a/b within each round: a
+// noisy moment affects both runs of a round alike.
+func pairedRatio(a, b []float64) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = a[i] / b[i]
+	}
+	return median(r)
 }
 
 func floats(v []float64) string {
