@@ -38,7 +38,6 @@ build_kube() {
 	fi
 	log "building kube-apiserver and kubectl $K8S_VERSION from source (about 10 minutes on 2 cores)"
 	local work; work=$(mktemp -d)
-	trap 'rm -rf "$work"' RETURN
 	(
 		cd "$work"
 		go mod init tokenguard.local/k8sbuild >/dev/null 2>&1
@@ -61,7 +60,7 @@ build_kube() {
 		go build -trimpath -ldflags "$ld" -o "$out.tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 		go build -trimpath -ldflags "$ld" -o "$out.tmp/kubectl" k8s.io/kubernetes/cmd/kubectl
 	)
-	rm -rf "$out"; mv "$out.tmp" "$out"
+	rm -rf "$work" "$out"; mv "$out.tmp" "$out"
 }
 
 build_etcd() {
@@ -71,7 +70,6 @@ build_etcd() {
 	fi
 	log "building etcd $ETCD_VERSION from source (about 1 minute)"
 	local work; work=$(mktemp -d)
-	trap 'rm -rf "$work"' RETURN
 	(
 		cd "$work"
 		go mod init tokenguard.local/etcdbuild >/dev/null 2>&1
@@ -91,7 +89,7 @@ GO
 		mkdir -p "$out.tmp"
 		go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" .
 	)
-	rm -rf "$out"; mv "$out.tmp" "$out"
+	rm -rf "$work" "$out"; mv "$out.tmp" "$out"
 }
 
 build_helm() {
