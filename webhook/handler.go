@@ -180,7 +180,7 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 			m.PolicyEvaluations.WithLabelValues(r.Key, r.Mode.String(), r.Action.String(), r.Cause.String()).Inc()
 		}
 		for _, s := range skipped {
-			m.SkippedChanges.WithLabelValues(skipKind(s.Change)).Inc()
+			m.SkippedChanges.WithLabelValues(s.Kind).Inc()
 		}
 	}
 	log := h.Log
@@ -202,26 +202,9 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 		kv = append(kv, "abuseipdbError", d.ScoreError.Error())
 	}
 	for _, s := range skipped {
-		kv = append(kv, "skipped", s.Change+": "+s.Reason)
+		kv = append(kv, "skipped", s.Change()+": "+s.Reason)
 	}
 	log.Info("token call decided", kv...)
-}
-
-func skipKind(change string) string {
-	for i := 0; i < len(change); i++ {
-		if change[i] == ' ' {
-			// "add scope x" -> "add scope"; "claim x" -> "claim".
-			if change[:i] == "claim" {
-				return "claim"
-			}
-			for j := i + 1; j < len(change); j++ {
-				if change[j] == ' ' {
-					return change[:j]
-				}
-			}
-		}
-	}
-	return change
 }
 
 func explain(rs []engine.PolicyResult) []string {

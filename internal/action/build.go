@@ -27,8 +27,28 @@ const (
 // Skipped is a change the decision asked for that the platform would not
 // apply to this call, so no operation was sent for it.
 type Skipped struct {
-	Change string
-	Reason string
+	// Kind is one of the Change* constants; Subject the scope, audience or claim.
+	Kind    string
+	Subject string
+	Reason  string
+}
+
+// Kinds of change.
+const (
+	ChangeExpiry         = "expires_in"
+	ChangeRemoveScope    = "remove scope"
+	ChangeAddScope       = "add scope"
+	ChangeRemoveAudience = "remove audience"
+	ChangeAddAudience    = "add audience"
+	ChangeClaim          = "claim"
+)
+
+// Change describes the change, such as "add scope read".
+func (s Skipped) Change() string {
+	if s.Subject == "" {
+		return s.Kind
+	}
+	return s.Kind + " " + s.Subject
 }
 
 // Allowed reports whether the platform keeps an operation, by its filter
@@ -91,16 +111,18 @@ type builder struct {
 	skipped []Skipped
 }
 
-func (b *builder) emit(op, path string, value json.RawMessage, change string) {
+// emit adds an operation, or records the change as skipped when the call's
+// allowedOperations would make the platform drop it.
+func (b *builder) emit(op, path string, value json.RawMessage, kind, subject string) {
 	if !Allowed(b.req.AllowedOperations, op, path) {
-		b.skip(change, "the call does not allow "+op+" on "+path)
+		b.skip(kind, subject, "the call does not allow "+op+" on "+path)
 		return
 	}
 	b.ops = append(b.ops, Operation{Op: op, Path: path, Value: value})
 }
 
-func (b *builder) skip(change, reason string) {
-	b.skipped = append(b.skipped, Skipped{Change: change, Reason: reason})
+func (b *builder) skip(kind, subject, reason string) {
+	b.skipped = append(b.skipped, Skipped{Kind: kind, Subject: subject, Reason: reason})
 }
 
 func (b *builder) claim0(name string) (json.RawMessage, bool) {
@@ -122,7 +144,7 @@ func (b *builder) expiry(to int64) {
 			return
 		}
 	}
-	b.emit(OpReplace, pathExpiresIn, strconv.AppendInt(nil, to, 10), "expires_in")
+	b.emit(OpReplace, pathExpiresIn, strconv.AppendInt(nil, to, 10), ChangeExpiry, "")
 }
 
 func parseInt(raw json.RawMessage) (int64, bool) {
@@ -136,16 +158,16 @@ func parseInt(raw json.RawMessage) (int64, bool) {
 func (b *builder) scopes(remove, add []string) {
 	for i, s := range b.tok.Scopes {
 		if slices.Contains(remove, s) {
-			b.emit(OpRemove, pathScopes+strconv.Itoa(i), nil, "remove scope "+s)
+			b.emit(OpRemove, pathScopes+strconv.Itoa(i), nil, ChangeRemoveScope, s)
 		}
 	}
 	for _, s := range add {
 		switch {
 		case slices.Contains(b.tok.Scopes, s):
 		case !ValidScope(s):
-			b.skip("add scope "+s, "not a valid scope token")
+			b.skip(ChangeAddScope, s, "not a valid scope token")
 		default:
-			b.emit(OpAdd, pathScopes+appendIndex, quote(s), "add scope "+s)
+			b.emit(OpAdd, pathScopes+appendIndex, quote(s), ChangeAddScope, s)
 		}
 	}
 }
@@ -158,25 +180,25 @@ func (b *builder) audiences(remove, add []string) {
 	var aud []string
 	if err := json.Unmarshal(raw, &aud); err != nil {
 		for _, a := range remove {
-			b.skip("remove audience "+a, "the token's aud claim is not an array")
+			b.skip(ChangeRemoveAudience, a, "the token's aud claim is not an array")
 		}
 		for _, a := range add {
-			b.skip("add audience "+a, "the token's aud claim is not an array")
+			b.skip(ChangeAddAudience, a, "the token's aud claim is not an array")
 		}
 		return
 	}
 	for i, a := range aud {
 		if slices.Contains(remove, a) {
-			b.emit(OpRemove, pathAudiences+strconv.Itoa(i), nil, "remove audience "+a)
+			b.emit(OpRemove, pathAudiences+strconv.Itoa(i), nil, ChangeRemoveAudience, a)
 		}
 	}
 	for _, a := range add {
 		switch {
 		case slices.Contains(aud, a):
 		case !ValidAudience(a):
-			b.skip("add audience "+a, "the platform accepts only URIs or names of letters, digits, dots and hyphens")
+			b.skip(ChangeAddAudience, a, "the platform accepts only URIs or names of letters, digits, dots and hyphens")
 		default:
-			b.emit(OpAdd, pathAudiences+appendIndex, quote(a), "add audience "+a)
+			b.emit(OpAdd, pathAudiences+appendIndex, quote(a), ChangeAddAudience, a)
 		}
 	}
 }
@@ -185,7 +207,6 @@ func (b *builder) audiences(remove, add []string) {
 // and leaves one with the same value alone (the refresh flow re-sends claims
 // an earlier call added, contract O16).
 func (b *builder) claim(c policy.Claim) {
-	change := "claim " + c.Name
 	cur, ok := b.claim0(c.Name)
 	if !ok {
 		v := make([]byte, 0, len(c.Name)+len(c.Value)+22)
@@ -194,17 +215,17 @@ func (b *builder) claim(c policy.Claim) {
 		v = append(v, `,"value":`...)
 		v = append(v, c.Value...)
 		v = append(v, '}')
-		b.emit(OpAdd, pathClaims+appendIndex, v, change)
+		b.emit(OpAdd, pathClaims+appendIndex, v, ChangeClaim, c.Name)
 		return
 	}
 	if jsonEqual(cur, c.Value) {
 		return
 	}
 	if isArray(cur) {
-		b.skip(change, "the platform cannot replace a whole array claim")
+		b.skip(ChangeClaim, c.Name, "the platform cannot replace a whole array claim")
 		return
 	}
-	b.emit(OpReplace, pathClaims+c.Name, c.Value, change)
+	b.emit(OpReplace, pathClaims+c.Name, c.Value, ChangeClaim, c.Name)
 }
 
 func isArray(raw json.RawMessage) bool {

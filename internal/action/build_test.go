@@ -149,7 +149,7 @@ func TestOperationsSkipWhatThePlatformWouldDrop(t *testing.T) {
 	}
 	var changes []string
 	for _, s := range skipped {
-		changes = append(changes, s.Change)
+		changes = append(changes, s.Change())
 	}
 	want := []string{"expires_in", "remove scope openid", "add scope x", "add audience urn:example:api", "claim tier", "claim groups"}
 	if !slices.Equal(changes, want) {
