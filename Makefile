@@ -35,7 +35,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests.
-	$(CONTROLLER_GEN) rbac:roleName=tokenguard-manager crd paths=./api/... paths=./controllers/... \
+	$(CONTROLLER_GEN) rbac:roleName=tokenguard crd paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	hack/sync-copies.sh
 

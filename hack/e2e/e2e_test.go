@@ -126,7 +126,7 @@ func TestEndToEnd(t *testing.T) {
 	// 2. The kustomize install, server-side.
 	c.k("apply", "--server-side", "-k", filepath.Join(root, "config", "default"))
 	for _, obj := range []string{"deployment/tokenguard -n tg-system", "deployment/tokenguard -n tokenguard-system",
-		"crd/tokenpolicies.policy.tokenguard.io", "clusterrole/tokenguard-manager", "clusterrole/tokenguard",
+		"crd/tokenpolicies.policy.tokenguard.io", "clusterrole/tokenguard",
 		"networkpolicy/tokenguard -n tg-system", "poddisruptionbudget/tokenguard -n tokenguard-system"} {
 		c.k(append([]string{"get"}, strings.Fields(obj)...)...)
 	}
