@@ -106,13 +106,8 @@ func isJSON(ct string) bool {
 	return strings.EqualFold(strings.TrimSpace(ct), "application/json")
 }
 
-var statusLabels = map[int]string{}
-
-func init() {
-	for _, c := range []int{200, 400, 401, 404, 405, 413, 415, 500} {
-		statusLabels[c] = strconv.Itoa(c)
-	}
-}
+// statusLabels spares the metric label a strconv allocation per call.
+var statusLabels = map[int]string{200: "200", 400: "400", 401: "401", 404: "404", 405: "405", 413: "413", 415: "415", 500: "500"}
 
 func statusLabel(code int) string {
 	if s, ok := statusLabels[code]; ok {
