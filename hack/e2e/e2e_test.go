@@ -80,6 +80,22 @@ func eventually(t *testing.T, timeout time.Duration, what string, f func() error
 	}
 }
 
+// waitReady polls /readyz on the probe address until it answers 200.
+func waitReady(t *testing.T, probes string, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, "readyz", func() error {
+		resp, err := http.Get("http://" + probes + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
 func TestEndToEnd(t *testing.T) {
 	root := tu.RepoRoot()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
@@ -162,17 +178,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Logf("tokenguard output:\n%s", logs.String())
 		}
 	}()
-	eventually(t, 30*time.Second, "readyz", func() error {
-		resp, err := http.Get("http://" + probes + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitReady(t, probes, 30*time.Second)
 
 	// 4. A Secret and the sample policy, with kubectl, until Ready.
 	c.k("create", "namespace", "identity")

@@ -7,7 +7,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -60,17 +59,7 @@ func TestMakeRunServesTheREADME(t *testing.T) {
 			t.Logf("make run output:\n%s", logs.String())
 		}
 	}()
-	eventually(t, 120*time.Second, "make run ready", func() error {
-		resp, err := http.Get("http://" + probes + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
+	waitReady(t, probes, 120*time.Second)
 	post := func(body string) string {
 		resp, err := http.Post("http://"+action+"/actions/pre-issue-access-token", "application/json", strings.NewReader(body))
 		if err != nil {
