@@ -4,6 +4,10 @@
 // Command tokenguard answers the Asgardeo / WSO2 Identity Server
 // "Pre-Issue Access Token" action from TokenPolicies: reconciled from a
 // Kubernetes cluster, or read from files (--policy-file) without one.
+//
+//	tokenguard [flags]                 serve (Kubernetes, or standalone with --policy-file)
+//	tokenguard validate PATH...        compile policy files, for CI
+//	tokenguard decide --policy-file=PATH --ip=ADDR ...   print the answer to one call
 package main
 
 import (
@@ -19,6 +23,13 @@ import (
 )
 
 func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	if code, ok := app.RunCommand(os.Args[1:], os.Stdout, os.Stderr); ok {
+		return code
+	}
 	var o app.Options
 	o.BindFlags(flag.CommandLine)
 	zapOpts := zap.Options{}
@@ -29,7 +40,7 @@ func main() {
 	ctrl.SetLogger(log)
 	if err := o.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenguard: invalid options:\n"+err.Error())
-		os.Exit(2)
+		return 2
 	}
 	ctx := ctrl.SetupSignalHandler()
 	var err error
@@ -40,12 +51,13 @@ func main() {
 		cfg, cerr := ctrl.GetConfig()
 		if cerr != nil {
 			fmt.Fprintln(os.Stderr, "tokenguard: no Kubernetes configuration (use --policy-file for standalone mode):", cerr)
-			os.Exit(2)
+			return 2
 		}
 		err = app.RunKubernetes(ctx, &o, cfg, log)
 	}
 	if err != nil {
 		log.Error(err, "tokenguard stopped")
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
