@@ -305,7 +305,9 @@ func TestHangingAbuseIPDB(t *testing.T) {
 		if r.status != 200 || string(r.body) != want {
 			t.Errorf("%s: got %d %s", ip, r.status, r.body)
 		}
-		if took > budget+50*time.Millisecond {
+		// The 50 ms margin is measured by make load (docs/performance.md);
+		// here, loosely, the budget and not AbuseIPDB decides when we answer.
+		if took > budget+500*time.Millisecond {
 			t.Errorf("%s: answered in %s, budget %s", ip, took, budget)
 		}
 	}

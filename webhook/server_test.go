@@ -35,7 +35,7 @@ import (
 // Calls in flight when the server is told to stop still get their answer.
 func TestGracefulShutdown(t *testing.T) {
 	e := newEnv(t, seedPolicies(t), envOptions{})
-	e.fake.SetDelay(300 * time.Millisecond)
+	e.fake.SetDelay(600 * time.Millisecond) // under the 1 s budget
 	auth, _ := webhook.NewAuthFromConfig(&webhook.AuthConfig{Type: webhook.AuthNone})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +50,12 @@ func TestGracefulShutdown(t *testing.T) {
 	url := "http://" + ln.Addr().String() + webhook.Path
 	got := make(chan reply, 1)
 	go func() { got <- post(t, url, "application/json", tu.JSON(t, tu.Request("205.210.31.51"))) }()
-	time.Sleep(100 * time.Millisecond) // the call is waiting on AbuseIPDB
+	// Stop the server once the call is waiting on AbuseIPDB.
+	for deadline := time.Now().Add(10 * time.Second); e.fake.Calls() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never reached AbuseIPDB")
+		}
+	}
 	cancel()
 	r := <-got
 	if r.status != 200 || !bytes.Contains(r.body, []byte(`"SUCCESS"`)) {
