@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -145,14 +146,9 @@ func (p *Policy) Description(c Cause, country string, score int) string {
 	}
 	s := "unknown"
 	if score >= 0 {
-		s = itoa(score)
+		s = strconv.Itoa(score)
 	}
 	return strings.NewReplacer("{country}", country, "{score}", s).Replace(d)
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // Match selects calls; an empty list matches everything.
