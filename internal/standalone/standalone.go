@@ -139,34 +139,87 @@ func Decode(r io.Reader, source string) ([]*v1alpha1.TokenPolicy, error) {
 // policy that does not load fails the whole load, and the store keeps what
 // it had: a half-applied set of policies could lift blocks.
 func (l *Loader) Load(ctx context.Context) error {
+	srcs, sum, err := l.read()
+	if err != nil {
+		return err
+	}
+	return l.load(ctx, srcs, sum)
+}
+
+// source is one policy file's contents.
+type source struct {
+	path string
+	data []byte
+}
+
+// read reads the policy files once, and fingerprints them together with the
+// Secrets directory, so that an edited policy or a rotated key (a mounted
+// Secret's symlink swap) is noticed.
+func (l *Loader) read() ([]source, [32]byte, error) {
+	var sum [32]byte
 	files, err := l.files()
 	if err != nil {
-		return err
+		return nil, sum, err
 	}
-	sum, err := l.sum(files)
-	if err != nil {
-		return err
-	}
-	var tps []*v1alpha1.TokenPolicy
-	for _, f := range files {
+	h := sha256.New()
+	add := func(f string) ([]byte, error) {
 		b, err := os.ReadFile(f) //nolint:gosec // operator-supplied paths
 		if err != nil {
-			return err
+			return nil, err
 		}
-		got, err := Decode(bytes.NewReader(b), f)
+		_, _ = h.Write([]byte(f))
+		_, _ = h.Write(b)
+		return b, nil
+	}
+	srcs := make([]source, 0, len(files))
+	for _, f := range files {
+		b, err := add(f)
+		if err != nil {
+			return nil, sum, err
+		}
+		srcs = append(srcs, source{path: f, data: b})
+	}
+	if l.SecretsDir != "" {
+		err := filepath.WalkDir(l.SecretsDir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || strings.HasPrefix(d.Name(), "..") {
+				// Skip the ..data timestamp folders of a mounted Secret; the
+				// files are reached through their symlinks.
+				if err == nil && d.IsDir() && p != l.SecretsDir {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return nil
+			}
+			_, err = add(p)
+			return err
+		})
+		if err != nil {
+			return nil, sum, err
+		}
+	}
+	copy(sum[:], h.Sum(nil))
+	return srcs, sum, nil
+}
+
+func (l *Loader) load(ctx context.Context, srcs []source, sum [32]byte) error {
+	var tps []*v1alpha1.TokenPolicy
+	for _, src := range srcs {
+		got, err := Decode(bytes.NewReader(src.data), src.path)
 		if err != nil {
 			return err
 		}
 		tps = append(tps, got...)
 	}
-	var ps []*policy.Policy
-	seen := map[string]string{}
+	ps := make([]*policy.Policy, 0, len(tps))
+	seen := map[string]bool{}
 	for _, tp := range tps {
 		key := compiler.Key(tp.Namespace, tp.Name)
-		if _, dup := seen[key]; dup {
+		if seen[key] {
 			return fmt.Errorf("policy %s is defined twice", key)
 		}
-		seen[key] = key
+		seen[key] = true
 		p, err := compiler.Compile(ctx, tp, DirSecrets{Dir: l.SecretsDir})
 		switch {
 		case compiler.IsSecretError(err) && l.AbuseIPDBDisabled:
@@ -183,68 +236,21 @@ func (l *Loader) Load(ctx context.Context) error {
 	if l.OnChange != nil {
 		l.OnChange(l.Store.Load())
 	}
-	l.Log.Info("policies loaded", "files", len(files), "policies", len(ps))
+	l.Log.Info("policies loaded", "files", len(srcs), "policies", len(ps))
 	return nil
-}
-
-// sum fingerprints the policy files and the Secrets directory, so that an
-// edited policy or a rotated key (a mounted Secret's symlink swap) reloads.
-func (l *Loader) sum(files []string) ([32]byte, error) {
-	h := sha256.New()
-	add := func(f string) error {
-		b, err := os.ReadFile(f) //nolint:gosec // operator-supplied paths
-		if err != nil {
-			return err
-		}
-		_, _ = h.Write([]byte(f))
-		_, _ = h.Write(b)
-		return nil
-	}
-	for _, f := range files {
-		if err := add(f); err != nil {
-			return [32]byte{}, err
-		}
-	}
-	if l.SecretsDir != "" {
-		err := filepath.WalkDir(l.SecretsDir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || strings.HasPrefix(d.Name(), "..") {
-				// Skip the ..data timestamp folders of a mounted Secret; the
-				// files are reached through their symlinks.
-				if err == nil && d.IsDir() && p != l.SecretsDir {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() {
-				return nil
-			}
-			return add(p)
-		})
-		if err != nil {
-			return [32]byte{}, err
-		}
-	}
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out, nil
-}
-
-func (l *Loader) changed() bool {
-	files, err := l.files()
-	if err != nil {
-		return true
-	}
-	sum, err := l.sum(files)
-	return err != nil || sum != l.fingerprint
 }
 
 // Watch reloads when the policy files or Secret keys change. It returns when ctx ends.
 func (l *Loader) Watch(ctx context.Context, interval time.Duration) {
 	poll.Every(ctx, interval, func(ctx context.Context) {
-		if !l.changed() {
+		srcs, sum, err := l.read()
+		if err == nil && sum == l.fingerprint {
 			return
 		}
-		if err := l.Load(ctx); err != nil {
+		if err == nil {
+			err = l.load(ctx, srcs, sum)
+		}
+		if err != nil {
 			l.Log.Error(err, "policy files changed but do not load; serving the previous policies")
 		}
 	})
