@@ -133,22 +133,6 @@ func (o *operator) stop() {
 	}
 }
 
-// eventually polls f until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for {
-		if err = f(); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // createNamespace creates a namespace with a fresh name, so tests can run
 // repeatedly (-count) against one API server.
 func createNamespace(t *testing.T, prefix string) string {

@@ -51,7 +51,7 @@ func readyCondition(t *testing.T, ns, name string) (*metav1.Condition, *v1alpha1
 func waitCondition(t *testing.T, ns, name string, status metav1.ConditionStatus, reason string) *v1alpha1.TokenPolicy {
 	t.Helper()
 	var got *v1alpha1.TokenPolicy
-	eventually(t, 20*time.Second, fmt.Sprintf("%s/%s Ready=%s %s", ns, name, status, reason), func() error {
+	testutil.Eventually(t, 20*time.Second, fmt.Sprintf("%s/%s Ready=%s %s", ns, name, status, reason), func() error {
 		c, tp := readyCondition(t, ns, name)
 		if c == nil {
 			return errors.New("no Ready condition")
@@ -87,7 +87,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	ctx := context.Background()
 	ns := createNamespace(t, "lifecycle")
 	op := startOperator(t, "tokenguard-lifecycle", ns+"-lease", ns)
-	eventually(t, 20*time.Second, "ready", func() error {
+	testutil.Eventually(t, 20*time.Second, "ready", func() error {
 		if !op.svc.Store.Ready() {
 			return errors.New("store not ready")
 		}
@@ -100,7 +100,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	}
 	// No Secret yet: served (with its failure mode), and reported.
 	waitCondition(t, ns, "p", metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound)
-	eventually(t, 10*time.Second, "served without key", func() error {
+	testutil.Eventually(t, 10*time.Second, "served without key", func() error {
 		if p, ok := op.svc.Store.Get(key); !ok || p.Abuse.APIKey != "" {
 			return errors.New("not served")
 		}
@@ -115,7 +115,7 @@ func TestPolicyLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCondition(t, ns, "p", metav1.ConditionTrue, v1alpha1.ReasonCompiled)
-	eventually(t, 10*time.Second, "key-1 served", func() error {
+	testutil.Eventually(t, 10*time.Second, "key-1 served", func() error {
 		if p, _ := op.svc.Store.Get(key); p == nil || p.Abuse.APIKey.Reveal() != "key-1" {
 			return errors.New("key-1 not served")
 		}
@@ -126,7 +126,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	if err := k8sClient.Update(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "key-2 served", func() error {
+	testutil.Eventually(t, 10*time.Second, "key-2 served", func() error {
 		if p, _ := op.svc.Store.Get(key); p == nil || p.Abuse.APIKey.Reveal() != "key-2" {
 			return errors.New("key-2 not served")
 		}
@@ -141,7 +141,7 @@ func TestPolicyLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCondition(t, ns, "p", metav1.ConditionTrue, v1alpha1.ReasonCompiled)
-	eventually(t, 10*time.Second, "update served", func() error {
+	testutil.Eventually(t, 10*time.Second, "update served", func() error {
 		if got := decide(t, op.url, "205.210.31.51"); !strings.Contains(got, `"SUCCESS"`) {
 			return errors.New(got)
 		}
@@ -155,7 +155,7 @@ func TestPolicyLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCondition(t, ns, "p", metav1.ConditionFalse, v1alpha1.ReasonSecretNotFound)
-	eventually(t, 10*time.Second, "key removed", func() error {
+	testutil.Eventually(t, 10*time.Second, "key removed", func() error {
 		if p, _ := op.svc.Store.Get(key); p == nil || p.Abuse.APIKey != "" {
 			return errors.New("old key still served")
 		}
@@ -165,7 +165,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	if err := k8sClient.Delete(ctx, tp); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "deletion", func() error {
+	testutil.Eventually(t, 10*time.Second, "deletion", func() error {
 		if _, ok := op.svc.Store.Get(key); ok {
 			return errors.New("still served")
 		}
@@ -187,7 +187,7 @@ func TestInvalidSpecKeepsPreviousVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	tp = waitCondition(t, ns, "hours", metav1.ConditionTrue, v1alpha1.ReasonCompiled)
-	eventually(t, 10*time.Second, "first version served", func() error {
+	testutil.Eventually(t, 10*time.Second, "first version served", func() error {
 		if _, ok := op.svc.Store.Get(compiler.Key(ns, "hours")); !ok {
 			return errors.New("not served")
 		}
@@ -205,7 +205,7 @@ func TestInvalidSpecKeepsPreviousVersion(t *testing.T) {
 	if p, ok := op.svc.Store.Get(compiler.Key(ns, "hours")); !ok || p.AccessHours.Location.String() != "UTC" {
 		t.Errorf("previous version not served: %v", p)
 	}
-	eventually(t, 10*time.Second, "warning event", func() error {
+	testutil.Eventually(t, 10*time.Second, "warning event", func() error {
 		var evs eventsList
 		if err := k8sClient.List(ctx, &evs.list, client.InNamespace(ns)); err != nil {
 			return err
@@ -236,7 +236,7 @@ func TestLeaderAndFollower(t *testing.T) {
 	}
 	follower := startOperator(t, "tokenguard-follower", ns+"-lease", ns)
 	for name, op := range map[string]*operator{"leader": leader, "follower": follower} {
-		eventually(t, 20*time.Second, name+" ready", func() error {
+		testutil.Eventually(t, 20*time.Second, name+" ready", func() error {
 			if !op.svc.Store.Ready() {
 				return errors.New("not ready")
 			}
@@ -257,7 +257,7 @@ func TestLeaderAndFollower(t *testing.T) {
 	tp := waitCondition(t, ns, "after", metav1.ConditionTrue, v1alpha1.ReasonCompiled)
 	waitCondition(t, ns, "before", metav1.ConditionTrue, v1alpha1.ReasonCompiled)
 	for name, op := range map[string]*operator{"leader": leader, "follower": follower} {
-		eventually(t, 10*time.Second, name+" serves", func() error {
+		testutil.Eventually(t, 10*time.Second, name+" serves", func() error {
 			if got := decide(t, op.url, "205.210.31.51"); !strings.Contains(got, `"FAILED"`) {
 				return errors.New(got)
 			}

@@ -65,25 +65,10 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // waitReady polls /readyz on the probe address until it answers 200.
 func waitReady(t *testing.T, probes string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "readyz", func() error {
+	tu.Eventually(t, timeout, "readyz", func() error {
 		resp, err := http.Get("http://" + probes + "/readyz")
 		if err != nil {
 			return err
@@ -234,7 +219,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// 6. Change the policy with kubectl: the decision changes within seconds.
 	c.k("-n", "identity", "patch", "tokenpolicy", "asgardeo-use-case", "--type=merge", "-p", `{"spec":{"geo":{"blockedCountries":["KP","US"]}}}`)
-	eventually(t, 10*time.Second, "policy change served", func() error {
+	tu.Eventually(t, 10*time.Second, "policy change served", func() error {
 		if _, body := call("205.210.31.51", "e2e-secret"); !strings.Contains(body, "blocked from your region (US)") {
 			return fmt.Errorf("%s", body)
 		}
@@ -244,7 +229,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// 7. Delete it: gone within seconds.
 	c.k("-n", "identity", "delete", "tokenpolicy", "asgardeo-use-case")
-	eventually(t, 10*time.Second, "deletion served", func() error {
+	tu.Eventually(t, 10*time.Second, "deletion served", func() error {
 		if _, body := call("175.45.176.0", "e2e-secret"); body != `{"actionStatus":"SUCCESS"}` {
 			return fmt.Errorf("%s", body)
 		}

@@ -38,13 +38,19 @@ import (
 	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
 	"github.com/tokenguard/tokenguard/internal/app"
 	"github.com/tokenguard/tokenguard/internal/standalone"
+	"github.com/tokenguard/tokenguard/internal/testutil"
 	"github.com/tokenguard/tokenguard/webhook"
 )
 
-//nolint:lll // one request, kept on one line as the platform sends it
-const seedRequest = `{"requestId":"6783a180f817075313ea3fb01d79c221","actionType":"PRE_ISSUE_ACCESS_TOKEN","event":{"request":{"clientId":"CCm5aWk4TjKgprfH_fmuMI7edDQa","grantType":"authorization_code","scopes":["openid","profile"],"additionalHeaders":[{"name":"x-client-source-ip","value":["%s"]}]},"tenant":{"id":"2210","name":"testwso2"},"accessToken":{"tokenType":"JWT","scopes":["openid","profile"],"claims":[{"name":"iss","value":"https://api.asgardeo.io/t/testwso2/oauth2/token"},{"name":"client_id","value":"CCm5aWk4TjKgprfH_fmuMI7edDQa"},{"name":"aut","value":"APPLICATION_USER"},{"name":"expires_in","value":3600},{"name":"aud","value":["CCm5aWk4TjKgprfH_fmuMI7edDQa"]},{"name":"sub","value":"e204849c"}]}},"allowedOperations":[{"op":"add","paths":["/accessToken/claims/","/accessToken/scopes/","/accessToken/claims/aud/"]},{"op":"remove","paths":["/accessToken/scopes/","/accessToken/claims/aud/"]},{"op":"replace","paths":["/accessToken/scopes/","/accessToken/claims/aud/","/accessToken/claims/expires_in"]}]}`
-
-func body(ip string) []byte { return []byte(fmt.Sprintf(seedRequest, ip)) }
+// body is the seed request of the contract's example (section 2.3) from ip,
+// the same request the tests and benchmarks send.
+func body(ip string) []byte {
+	b, err := json.Marshal(testutil.Request(ip))
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 type options struct {
 	geoip       string

@@ -421,9 +421,7 @@ func (st *state) clientIP(header string) (netip.Addr, bool) {
 		return st.ip, false
 	}
 	st.ip, st.ipOK = ParseClientIP(v)
-	if st.geoDone {
-		st.geoDone = false
-	}
+	st.geoDone = false // a new address needs its own country
 	return st.ip, st.ipOK
 }
 
