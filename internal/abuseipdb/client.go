@@ -79,7 +79,9 @@ func KindOf(err error) Kind {
 type Options struct {
 	// BaseURL defaults to DefaultURL.
 	BaseURL string
-	// HTTPClient defaults to a client with sensible connection reuse.
+	// HTTPClient defaults to a client with sensible connection reuse. The
+	// client uses a copy that never follows redirects, whatever its
+	// CheckRedirect says: the Key header must not reach another host.
 	HTTPClient *http.Client
 	// CacheSize bounds the number of cached scores (default 100000).
 	CacheSize int
@@ -147,6 +149,8 @@ func New(o Options) (*Client, error) {
 		t.MaxIdleConnsPerHost = 32
 		o.HTTPClient = &http.Client{Transport: t}
 	}
+	hc := *o.HTTPClient
+	hc.CheckRedirect = noRedirects
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -161,7 +165,7 @@ func New(o Options) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		base: o.BaseURL, http: o.HTTPClient, timeout: o.UpstreamTimeout,
+		base: o.BaseURL, http: &hc, timeout: o.UpstreamTimeout,
 		observe: o.Observe, now: o.Now, cache: c, paused: map[uint64]time.Time{},
 		inFlight: make(chan struct{}, o.MaxInFlight),
 	}, nil
@@ -317,9 +321,17 @@ func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr
 		c.pause(fp, c.resumeAt(resp.Header, detail))
 		return 0, &Error{Kind: KindRateLimited, Status: resp.StatusCode, Detail: orText(detail, "daily quota exhausted")}
 	default:
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			return 0, &Error{Kind: KindUpstream, Status: resp.StatusCode, Detail: "AbuseIPDB redirected the request; redirects are not followed, so the API key goes to the configured URL only"}
+		}
 		return 0, &Error{Kind: KindUpstream, Status: resp.StatusCode, Detail: orText(detail, http.StatusText(resp.StatusCode))}
 	}
 }
+
+// noRedirects hands a 3xx back to check as it is. Go's http.Client would
+// otherwise send the request again, Key header included, to whatever host
+// the Location names.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // noteQuota pauses calls with this key until the reset when a successful
 // answer says no checks remain today.

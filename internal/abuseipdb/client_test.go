@@ -6,6 +6,8 @@ package abuseipdb_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -253,5 +255,49 @@ func TestUnprocessable(t *testing.T) {
 	var e *abuseipdb.Error
 	if !errors.As(err, &e) || e.Kind != abuseipdb.KindInvalid || e.Status != 422 || !strings.Contains(e.Detail, "between 1 and 365") {
 		t.Errorf("err %v", err)
+	}
+}
+
+// A redirect from the AbuseIPDB address is not followed: the API key would go
+// to a host nobody configured. The 3xx fails the lookup as an upstream error,
+// so the policy's onFailure applies; this holds for a caller's own
+// http.Client too.
+func TestRedirectNotFollowed(t *testing.T) {
+	for name, hc := range map[string]*http.Client{"default client": nil, "caller's client": {}} {
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			got, keys := 0, 0
+			elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				got++
+				if r.Header.Get("Key") != "" {
+					keys++
+				}
+				mu.Unlock()
+				_, _ = w.Write([]byte(`{"data":{"abuseConfidenceScore":0}}`))
+			}))
+			defer elsewhere.Close()
+			redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, elsewhere.URL+r.URL.RequestURI(), http.StatusFound)
+			}))
+			defer redirecting.Close()
+			c, err := abuseipdb.New(abuseipdb.Options{BaseURL: redirecting.URL + "/api/v2", HTTPClient: hc})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Score(context.Background(), q("14.102.69.58"))
+			var e *abuseipdb.Error
+			if !errors.As(err, &e) || e.Kind != abuseipdb.KindUpstream || e.Status != http.StatusFound {
+				t.Errorf("err %v, want %s with HTTP 302", err, abuseipdb.KindUpstream)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if got != 0 || keys != 0 {
+				t.Errorf("the redirect target got %d requests, %d with a Key header", got, keys)
+			}
+			if hc != nil && hc.CheckRedirect != nil {
+				t.Error("the caller's http.Client was changed")
+			}
+		})
 	}
 }
