@@ -22,13 +22,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/metrics"
 	"github.com/tokenguard/tokenguard/internal/policy"
-	"github.com/tokenguard/tokenguard/internal/poll"
 )
 
 // DirSecrets reads Secret keys from DIR/<name>/<key>.
@@ -64,9 +65,28 @@ type Loader struct {
 	// AbuseIPDBDisabled silences the warning about unusable API keys: with
 	// AbuseIPDB switched off the keys are not used.
 	AbuseIPDBDisabled bool
+	// Settle is how long the files must keep the same content before a
+	// change is applied (zero: DefaultSettle). A truncated policy file
+	// often still parses, as a weaker policy, so a file caught mid-write
+	// must not be served: a writer that pauses for less than Settle never
+	// has its partial file applied.
+	Settle time.Duration
+	// Reloads, when set, records reload outcomes of the policy files and
+	// the Secrets directory.
+	Reloads *metrics.Reloads
 
-	fingerprint [32]byte
+	// fingerprint is of the files in force; rejected, of the last content
+	// that failed to load, which is not tried again until it changes.
+	fingerprint, rejected [32]byte
+	policyRep, secretsRep *metrics.ReloadReporter
 }
+
+// DefaultSettle is the settle interval when Loader.Settle is zero.
+const DefaultSettle = 2 * time.Second
+
+// maxSettleRounds bounds the wait for files to settle: files still changing
+// after that many settle intervals are not applied (and, at start, fail it).
+const maxSettleRounds = 30
 
 // files lists the policy files: each path is a file, or a directory whose
 // .yaml, .yml and .json files are read (not recursively).
@@ -135,15 +155,67 @@ func Decode(r io.Reader, source string) ([]*v1alpha1.TokenPolicy, error) {
 	}
 }
 
-// Load reads and compiles every policy and publishes them. Any file or
+// Load reads and compiles every policy once and publishes them. Any file or
 // policy that does not load fails the whole load, and the store keeps what
-// it had: a half-applied set of policies could lift blocks.
+// it had: a half-applied set of policies could lift blocks. Load does not
+// wait for the files to settle: it is for files that are not being written
+// (validate, decide); the service starts with LoadSettled. A failure is
+// returned, not reported: the caller decides what it means.
 func (l *Loader) Load(ctx context.Context) error {
-	srcs, sum, err := l.read()
-	if err != nil {
-		return err
+	c, err := l.read()
+	if err == nil {
+		err = l.load(ctx, c)
 	}
-	return l.load(ctx, srcs, sum)
+	if err == nil {
+		l.report(nil)
+	}
+	return err
+}
+
+// LoadSettled is Load for the service's start: it reads the files until two
+// reads a settle interval apart agree, so a file caught mid-write at start
+// is not served either, and then loads them. Until it returns the store is
+// not ready. Files still changing after maxSettleRounds settle intervals
+// fail it. Like Load, it returns a failure rather than reporting it.
+func (l *Loader) LoadSettled(ctx context.Context) error {
+	c, err := l.read()
+	if err == nil {
+		c, err = l.settled(ctx, c)
+	}
+	if err == nil {
+		err = l.load(ctx, c)
+	}
+	if err == nil {
+		l.report(nil)
+	}
+	return err
+}
+
+// settled re-reads the files a settle interval after c was read, until two
+// reads in a row agree, and returns the last read.
+func (l *Loader) settled(ctx context.Context, c *contents) (*contents, error) {
+	settle := l.Settle
+	if settle <= 0 {
+		settle = DefaultSettle
+	}
+	err := wait.PollUntilContextTimeout(ctx, settle, maxSettleRounds*settle, false, func(context.Context) (bool, error) {
+		next, err := l.read()
+		if err != nil {
+			return false, err
+		}
+		stable := next.sum == c.sum
+		c = next
+		return stable, nil
+	})
+	switch {
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case wait.Interrupted(err):
+		return nil, fmt.Errorf("policy files or Secret keys still changing after %s; write them to a temporary file and rename it into place", maxSettleRounds*settle)
+	case err != nil:
+		return nil, err
+	}
+	return c, nil
 }
 
 // source is one policy file's contents.
@@ -152,14 +224,32 @@ type source struct {
 	data []byte
 }
 
+// contents is one read of the policy files and the Secrets directory.
+type contents struct {
+	srcs []source
+	// secrets holds the keys read, by Secret name and key: policies compile
+	// with exactly the keys fingerprinted, never a later, partial write.
+	secrets map[[2]string][]byte
+	dir     string
+	sum     [32]byte
+}
+
+// SecretValue implements compiler.SecretReader from the keys read; names
+// not read (invalid or absent) get DirSecrets' answer.
+func (c *contents) SecretValue(ctx context.Context, namespace, name, key string) ([]byte, error) {
+	if b, ok := c.secrets[[2]string{name, key}]; ok {
+		return b, nil
+	}
+	return DirSecrets{Dir: c.dir}.SecretValue(ctx, namespace, name, key)
+}
+
 // read reads the policy files once, and fingerprints them together with the
 // Secrets directory, so that an edited policy or a rotated key (a mounted
 // Secret's symlink swap) is noticed.
-func (l *Loader) read() ([]source, [32]byte, error) {
-	var sum [32]byte
+func (l *Loader) read() (*contents, error) {
 	files, err := l.files()
 	if err != nil {
-		return nil, sum, err
+		return nil, err
 	}
 	h := sha256.New()
 	add := func(f string) ([]byte, error) {
@@ -171,13 +261,13 @@ func (l *Loader) read() ([]source, [32]byte, error) {
 		_, _ = h.Write(b)
 		return b, nil
 	}
-	srcs := make([]source, 0, len(files))
+	c := &contents{srcs: make([]source, 0, len(files)), secrets: map[[2]string][]byte{}, dir: l.SecretsDir}
 	for _, f := range files {
 		b, err := add(f)
 		if err != nil {
-			return nil, sum, err
+			return nil, err
 		}
-		srcs = append(srcs, source{path: f, data: b})
+		c.srcs = append(c.srcs, source{path: f, data: b})
 	}
 	if l.SecretsDir != "" {
 		err := filepath.WalkDir(l.SecretsDir, func(p string, d fs.DirEntry, err error) error {
@@ -192,20 +282,24 @@ func (l *Loader) read() ([]source, [32]byte, error) {
 			if d.IsDir() {
 				return nil
 			}
-			_, err = add(p)
+			b, err := add(p)
+			rel, _ := filepath.Rel(l.SecretsDir, p)
+			if name, key, ok := strings.Cut(filepath.ToSlash(rel), "/"); err == nil && ok && !strings.Contains(key, "/") {
+				c.secrets[[2]string{name, key}] = b
+			}
 			return err
 		})
 		if err != nil {
-			return nil, sum, err
+			return nil, &secretsDirError{err}
 		}
 	}
-	copy(sum[:], h.Sum(nil))
-	return srcs, sum, nil
+	copy(c.sum[:], h.Sum(nil))
+	return c, nil
 }
 
-func (l *Loader) load(ctx context.Context, srcs []source, sum [32]byte) error {
+func (l *Loader) load(ctx context.Context, c *contents) error {
 	var tps []*v1alpha1.TokenPolicy
-	for _, src := range srcs {
+	for _, src := range c.srcs {
 		got, err := Decode(bytes.NewReader(src.data), src.path)
 		if err != nil {
 			return err
@@ -220,7 +314,7 @@ func (l *Loader) load(ctx context.Context, srcs []source, sum [32]byte) error {
 			return fmt.Errorf("policy %s is defined twice", key)
 		}
 		seen[key] = true
-		p, err := compiler.Compile(ctx, tp, DirSecrets{Dir: l.SecretsDir})
+		p, err := compiler.Compile(ctx, tp, c)
 		switch {
 		case compiler.IsSecretError(err) && l.AbuseIPDBDisabled:
 		case compiler.IsSecretError(err):
@@ -230,28 +324,87 @@ func (l *Loader) load(ctx context.Context, srcs []source, sum [32]byte) error {
 		}
 		ps = append(ps, p)
 	}
-	l.fingerprint = sum
+	l.fingerprint = c.sum
 	l.Store.Replace(ps)
 	l.Store.MarkReady()
 	if l.OnChange != nil {
 		l.OnChange(l.Store.Load())
 	}
-	l.Log.Info("policies loaded", "files", len(srcs), "policies", len(ps))
+	l.Log.Info("policies loaded", "files", len(c.srcs), "policies", len(ps))
 	return nil
 }
 
-// Watch reloads when the policy files or Secret keys change. It returns when ctx ends.
+// secretsDirError is a failure to read the Secrets directory, told apart
+// from the policy files' for the reload metrics.
+type secretsDirError struct{ err error }
+
+func (e *secretsDirError) Error() string { return "secrets dir: " + e.err.Error() }
+func (e *secretsDirError) Unwrap() error { return e.err }
+
+// Watch reloads when the policy files or Secret keys change and have kept
+// their new content for a settle interval. Content that fails to load is
+// reported once and not tried again until it changes. It returns when ctx
+// ends.
 func (l *Loader) Watch(ctx context.Context, interval time.Duration) {
-	poll.Every(ctx, interval, func(ctx context.Context) {
-		srcs, sum, err := l.read()
-		if err == nil && sum == l.fingerprint {
-			return
+	wait.UntilWithContext(ctx, l.check, interval)
+}
+
+// check applies the files if they changed and settled.
+func (l *Loader) check(ctx context.Context) {
+	c, err := l.read()
+	if err == nil && c.sum == l.fingerprint {
+		if l.failing() {
+			l.report(nil) // back to the files in force
 		}
-		if err == nil {
-			err = l.load(ctx, srcs, sum)
+		return
+	}
+	if err == nil && c.sum == l.rejected {
+		return
+	}
+	if err == nil {
+		c, err = l.settled(ctx, c)
+	}
+	if ctx.Err() != nil || (err == nil && (c.sum == l.fingerprint || c.sum == l.rejected)) {
+		return
+	}
+	if err == nil {
+		if err = l.load(ctx, c); err != nil {
+			l.rejected = c.sum
 		}
-		if err != nil {
-			l.Log.Error(err, "policy files changed but do not load; serving the previous policies")
+	}
+	l.report(err)
+}
+
+// report records a load's outcome: a Secrets directory that cannot be read
+// is that source's failure, any other failure the policy files'.
+func (l *Loader) report(err error) {
+	l.reporters()
+	const msg = "policy files or Secret keys changed but do not load; serving the previous policies"
+	var sde *secretsDirError
+	switch {
+	case err == nil:
+		l.policyRep.Succeeded()
+		if l.secretsRep != nil {
+			l.secretsRep.Succeeded()
 		}
-	})
+	case errors.As(err, &sde) && l.secretsRep != nil:
+		l.secretsRep.Failed(msg, err)
+	default:
+		l.policyRep.Failed(msg, err)
+	}
+}
+
+func (l *Loader) failing() bool {
+	l.reporters()
+	return l.policyRep.Failing() || (l.secretsRep != nil && l.secretsRep.Failing())
+}
+
+func (l *Loader) reporters() {
+	if l.policyRep != nil {
+		return
+	}
+	l.policyRep = l.Reloads.Reporter(metrics.SourcePolicyFiles, l.Log)
+	if l.SecretsDir != "" {
+		l.secretsRep = l.Reloads.Reporter(metrics.SourceSecretsDir, l.Log)
+	}
 }

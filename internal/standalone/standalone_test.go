@@ -52,7 +52,7 @@ func TestLoadAndReload(t *testing.T) {
 	write(t, filepath.Join(pdir, "notes.txt"), "not a policy")
 	write(t, filepath.Join(sdir, "abuseipdb", "apiKey"), "key-1")
 	store := policy.NewStore()
-	l := &standalone.Loader{Paths: []string{pdir}, SecretsDir: sdir, Store: store, Log: logr.Discard()}
+	l := &standalone.Loader{Paths: []string{pdir}, SecretsDir: sdir, Store: store, Log: logr.Discard(), Settle: 40 * time.Millisecond}
 	if err := l.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
