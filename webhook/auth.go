@@ -17,9 +17,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
-	"github.com/tokenguard/tokenguard/internal/poll"
+	"github.com/tokenguard/tokenguard/internal/metrics"
 )
 
 // Authentication types, as the platform names them.
@@ -50,6 +51,10 @@ func LoadAuthConfig(path string) (*AuthConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseAuthConfig(b, path)
+}
+
+func parseAuthConfig(b []byte, path string) (*AuthConfig, error) {
 	var c AuthConfig
 	if err := yaml.UnmarshalStrict(b, &c); err != nil {
 		return nil, fmt.Errorf("action auth config %s: %w", path, err)
@@ -142,22 +147,34 @@ func (a *authenticator) ok(r *http.Request) bool {
 // Auth wraps the action handler with the configured authentication and can
 // reload its file when it changes (a rotated Secret).
 type Auth struct {
+	// Settle is how long the file must keep the same content before a
+	// change is applied, so that a file caught mid-write (a truncated
+	// password is still a valid config) is not; zero means one poll
+	// interval. Set it before Watch.
+	Settle time.Duration
+	// Reloads, when set, records the file's reload outcomes. Set it before
+	// Watch.
+	Reloads *metrics.Reloads
+
 	path string
 	cur  atomic.Pointer[authenticator]
-	mod  atomic.Int64
+	// sum is the SHA-256 of the file content in force, and rejected of the
+	// last content that failed to load; only Watch uses them after NewAuth.
+	sum, rejected [32]byte
 }
 
 // NewAuth loads the authentication config from path.
 func NewAuth(path string) (*Auth, *AuthConfig, error) {
-	c, err := LoadAuthConfig(path)
+	b, err := os.ReadFile(path) //nolint:gosec // operator-supplied flag
 	if err != nil {
 		return nil, nil, err
 	}
-	a := &Auth{path: path}
-	a.cur.Store(newAuthenticator(c))
-	if st, err := os.Stat(path); err == nil {
-		a.mod.Store(st.ModTime().UnixNano())
+	c, err := parseAuthConfig(b, path)
+	if err != nil {
+		return nil, nil, err
 	}
+	a := &Auth{path: path, sum: sha256.Sum256(b)}
+	a.cur.Store(newAuthenticator(c))
 	return a, c, nil
 }
 
@@ -190,24 +207,61 @@ func (a *Auth) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// Watch reloads the file when its modification time changes. A file that no
-// longer loads is logged and the previous credentials kept.
+// Watch reloads the file when its content changes and has stayed the same
+// for the settle interval; mounted Secrets are replaced by symlink swaps, so
+// the content, not the modification time, tells a change. Content that does
+// not load is reported once, to Reloads and the log, and the previous
+// credentials kept; it is not tried again until it changes. Watch returns
+// when ctx ends.
 func (a *Auth) Watch(ctx context.Context, interval time.Duration, log logr.Logger) {
 	if a.path == "" {
 		return
 	}
-	poll.Every(ctx, interval, func(context.Context) {
-		st, err := os.Stat(a.path)
-		if err != nil || st.ModTime().UnixNano() == a.mod.Load() {
-			return
+	settle := a.Settle
+	if settle <= 0 {
+		settle = interval
+	}
+	rep := a.Reloads.Reporter(metrics.SourceAuthFile, log)
+	rep.Succeeded() // the file in force loaded at start
+	wait.UntilWithContext(ctx, func(ctx context.Context) { a.check(ctx, settle, rep, log) }, interval)
+}
+
+func (a *Auth) check(ctx context.Context, settle time.Duration, rep *metrics.ReloadReporter, log logr.Logger) {
+	const failed = "action auth config changed but does not load; keeping the previous one"
+	b, err := os.ReadFile(a.path) //nolint:gosec // operator-supplied flag
+	if err != nil {
+		rep.Failed(failed, err)
+		return
+	}
+	sum := sha256.Sum256(b)
+	switch {
+	case sum == a.sum:
+		if rep.Failing() {
+			rep.Succeeded() // back to the file in force
 		}
-		a.mod.Store(st.ModTime().UnixNano())
-		c, err := LoadAuthConfig(a.path)
-		if err != nil {
-			log.Error(err, "action auth config changed but does not load; keeping the previous one")
-			return
-		}
-		a.cur.Store(newAuthenticator(c))
-		log.Info("action auth config reloaded", "type", c.Type)
-	})
+		return
+	case sum == a.rejected:
+		return
+	}
+	t := time.NewTimer(settle)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-t.C:
+	}
+	again, err := os.ReadFile(a.path) //nolint:gosec // operator-supplied flag
+	if err != nil || sha256.Sum256(again) != sum {
+		return // still being written (or replaced): the next check looks again
+	}
+	c, err := parseAuthConfig(b, a.path)
+	if err != nil {
+		a.rejected = sum
+		rep.Failed(failed, err)
+		return
+	}
+	a.cur.Store(newAuthenticator(c))
+	a.sum = sum
+	log.Info("action auth config reloaded", "type", c.Type)
+	rep.Succeeded()
 }
