@@ -4,8 +4,10 @@
 // Package abuseipdb is a small client for AbuseIPDB's GET /api/v2/check with
 // what a synchronous token hook needs around it: a bounded cache with a
 // per-policy TTL, concurrent misses for one address coalesced into one
-// upstream request, per-call deadlines, and a pause after a 429 or an
-// exhausted daily quota so that a burst does not burn what is left.
+// upstream request, per-call deadlines, a pause after a 429 or an exhausted
+// daily quota so that a burst does not burn what is left, and a pause after
+// AbuseIPDB rejects a key (401 or 403), which listeners hear about
+// (Subscribe) so that the policy's status can say so.
 package abuseipdb
 
 import (
@@ -27,6 +29,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokenguard/tokenguard/internal/engine"
+	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
 // DefaultURL is AbuseIPDB's API base.
@@ -95,6 +98,14 @@ type Options struct {
 	// Observe, when set, is called once per upstream request with its
 	// result ("ok" or a Kind) and per cache lookup with "hit" or "miss".
 	Observe func(event, result string)
+	// RejectedKeyPause is how long no request is made with an API key after
+	// AbuseIPDB rejected it with 401 or 403 (default 5m); lookups with it
+	// fail as KindUnauthorized meanwhile. A rotated key is a new key and is
+	// not paused.
+	RejectedKeyPause time.Duration
+	// ObserveKeys, when set, is called after each KeyEvent with whether it
+	// was a rejection and how many keys are paused now (for metrics).
+	ObserveKeys func(rejected bool, pausedKeys int)
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -113,6 +124,56 @@ type Client struct {
 
 	mu     sync.Mutex
 	paused map[uint64]time.Time // API key fingerprint -> no calls before
+
+	rejectPause time.Duration
+	observeKeys func(rejected bool, pausedKeys int)
+	// rejected holds the keys AbuseIPDB refused, under mu, until one is
+	// accepted again: a handful of keys at most, as they come from Secrets.
+	rejected map[Fingerprint]*rejection
+
+	subMu   sync.Mutex
+	subs    map[int]func(KeyEvent)
+	nextSub int
+}
+
+// Fingerprint identifies an API key without holding it.
+type Fingerprint uint64
+
+// FingerprintOf returns the fingerprint the client uses for key.
+func FingerprintOf(key policy.Secret) Fingerprint { return Fingerprint(fingerprint(key.Reveal())) }
+
+// KeyRejection is AbuseIPDB's last refusal of an API key.
+type KeyRejection struct {
+	// At is when AbuseIPDB refused the key; Status is its HTTP status (401 or 403).
+	At     time.Time
+	Status int
+	// Until is when lookups with the key go upstream again.
+	Until time.Time
+}
+
+// KeyEventKind is what changed about an API key.
+type KeyEventKind string
+
+// Key event kinds.
+const (
+	// KeyRejected: AbuseIPDB answered 401 or 403; lookups with the key are paused.
+	KeyRejected KeyEventKind = "rejected"
+	// KeyPauseOver: the pause ended; the next lookup with the key goes upstream.
+	KeyPauseOver KeyEventKind = "pause_over"
+	// KeyAccepted: AbuseIPDB answered a key it had rejected before.
+	KeyAccepted KeyEventKind = "accepted"
+)
+
+// KeyEvent tells listeners that what Rejected says about a key changed.
+type KeyEvent struct {
+	Key  Fingerprint
+	Kind KeyEventKind
+}
+
+type rejection struct {
+	KeyRejection
+	// gen tells the pause timer of this rejection from an earlier one's.
+	gen int
 }
 
 type cacheKey struct {
@@ -160,6 +221,12 @@ func New(o Options) (*Client, error) {
 	if o.Observe == nil {
 		o.Observe = func(string, string) {}
 	}
+	if o.RejectedKeyPause <= 0 {
+		o.RejectedKeyPause = 5 * time.Minute
+	}
+	if o.ObserveKeys == nil {
+		o.ObserveKeys = func(bool, int) {}
+	}
 	c, err := lru.New[cacheKey, entry](o.CacheSize)
 	if err != nil {
 		return nil, err
@@ -167,7 +234,9 @@ func New(o Options) (*Client, error) {
 	return &Client{
 		base: o.BaseURL, http: &hc, timeout: o.UpstreamTimeout,
 		observe: o.Observe, now: o.Now, cache: c, paused: map[uint64]time.Time{},
-		inFlight: make(chan struct{}, o.MaxInFlight),
+		inFlight:    make(chan struct{}, o.MaxInFlight),
+		rejectPause: o.RejectedKeyPause, observeKeys: o.ObserveKeys,
+		rejected: map[Fingerprint]*rejection{}, subs: map[int]func(KeyEvent){},
 	}, nil
 }
 
@@ -193,6 +262,11 @@ func (c *Client) Score(ctx context.Context, q engine.ScoreQuery) (engine.ScoreRe
 		return engine.ScoreResult{}, &Error{Kind: KindNoKey, Detail: "no API key: the referenced Secret or key is missing"}
 	}
 	fp := fingerprint(key)
+	if r, ok := c.rejection(Fingerprint(fp)); ok {
+		return engine.ScoreResult{}, &Error{Kind: KindUnauthorized, Detail: fmt.Sprintf(
+			"AbuseIPDB rejected the API key (HTTP %d) at %s; no request with it until %s",
+			r.Status, r.At.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))}
+	}
 	if until, ok := c.pausedUntil(fp); ok {
 		return engine.ScoreResult{}, &Error{Kind: KindRateLimited, Detail: "paused after a rate limit until " + until.UTC().Format(time.RFC3339)}
 	}
@@ -312,8 +386,10 @@ func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr
 			return 0, &Error{Kind: KindDecode, Status: resp.StatusCode, Detail: "score out of range: " + strconv.Itoa(s)}
 		}
 		c.noteQuota(fp, resp.Header)
+		c.accepted(Fingerprint(fp))
 		return s, nil
 	case http.StatusUnauthorized, http.StatusForbidden:
+		c.reject(Fingerprint(fp), resp.StatusCode)
 		return 0, &Error{Kind: KindUnauthorized, Status: resp.StatusCode, Detail: orText(detail, "the API key was refused")}
 	case http.StatusUnprocessableEntity, http.StatusBadRequest:
 		return 0, &Error{Kind: KindInvalid, Status: resp.StatusCode, Detail: orText(detail, "the request was refused")}

@@ -6,6 +6,7 @@ package abuseipdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -299,5 +300,129 @@ func TestRedirectNotFollowed(t *testing.T) {
 				t.Error("the caller's http.Client was changed")
 			}
 		})
+	}
+}
+
+// After AbuseIPDB rejects a key (401 or 403), lookups with it make no
+// request for five minutes and fail as unauthorized, so the policy's
+// onFailure applies without spending requests on a key that cannot work.
+// Another key (a rotated Secret) is not paused.
+func TestRejectedKeyPaused(t *testing.T) {
+	cases := map[string]struct {
+		mode   abuseipdbtest.Mode
+		key    string
+		status int
+	}{
+		"401 for a wrong key": {abuseipdbtest.Normal, "k-gone-7", 401},
+		"403":                 {abuseipdbtest.Forbidden, key, 403},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, fake, clk, _ := setup(t)
+			fake.SetMode(tc.mode)
+			ctx := context.Background()
+			bad := func(ip string) engine.ScoreQuery { qq := q(ip); qq.APIKey = policy.Secret(tc.key); return qq }
+			var e *abuseipdb.Error
+			if _, err := c.Score(ctx, bad("14.102.69.58")); !errors.As(err, &e) || e.Kind != abuseipdb.KindUnauthorized || e.Status != tc.status {
+				t.Fatalf("first lookup: %v", err)
+			}
+			for _, ip := range []string{"14.102.69.58", "205.210.31.51", "103.159.198.178", "2001:db8::1", "175.45.176.0"} {
+				_, err := c.Score(ctx, bad(ip))
+				if abuseipdb.KindOf(err) != abuseipdb.KindUnauthorized {
+					t.Errorf("%s during the pause: %v", ip, err)
+				}
+				if err != nil && strings.Contains(err.Error(), tc.key) {
+					t.Errorf("error text leaks the key: %v", err)
+				}
+			}
+			if fake.Calls() != 1 {
+				t.Errorf("upstream requests during the pause: %d, want none after the first", fake.Calls()-1)
+			}
+			// A new key is asked at once.
+			fake.SetMode(abuseipdbtest.Normal)
+			fake.SetKey("rotated")
+			rotated := q("205.210.31.51")
+			rotated.APIKey = "rotated"
+			if r, err := c.Score(ctx, rotated); err != nil || r.Score != 10 || fake.Calls() != 2 {
+				t.Errorf("another key: %+v %v calls %d", r, err, fake.Calls())
+			}
+			// Past the pause the rejected key is tried again.
+			fake.SetKey(tc.key)
+			clk.add(5*time.Minute + time.Second)
+			if r, err := c.Score(ctx, bad("103.159.198.178")); err != nil || r.Score != 100 || fake.Calls() != 3 {
+				t.Errorf("after the pause: %+v %v calls %d", r, err, fake.Calls())
+			}
+		})
+	}
+}
+
+// Listeners hear each change in what Rejected says about a key: rejected,
+// pause over (on a timer, without a lookup), and accepted again.
+func TestKeyEvents(t *testing.T) {
+	fake := abuseipdbtest.New(t, key, abuseipdbtest.SeedScores)
+	var mu sync.Mutex
+	var observed []string
+	c, err := abuseipdb.New(abuseipdb.Options{
+		BaseURL: fake.URL(), RejectedKeyPause: 200 * time.Millisecond,
+		ObserveKeys: func(rejected bool, paused int) {
+			mu.Lock()
+			defer mu.Unlock()
+			observed = append(observed, fmt.Sprintf("%v/%d", rejected, paused))
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := make(chan abuseipdb.KeyEvent, 10)
+	stop := c.Subscribe(func(e abuseipdb.KeyEvent) { events <- e })
+	next := func(want abuseipdb.KeyEventKind) {
+		t.Helper()
+		select {
+		case e := <-events:
+			if e.Kind != want || e.Key != abuseipdb.FingerprintOf("k-gone-7") {
+				t.Fatalf("event %+v, want %s for the rejected key", e, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s event", want)
+		}
+	}
+	ctx := context.Background()
+	bad := q("14.102.69.58")
+	bad.APIKey = "k-gone-7"
+	start := time.Now()
+	_, _ = c.Score(ctx, bad)
+	next(abuseipdb.KeyRejected)
+	r, ok := c.Rejected("k-gone-7")
+	if !ok || r.Status != 401 || r.At.Before(start) || r.Until.Sub(r.At) != 200*time.Millisecond {
+		t.Errorf("Rejected: %+v %v", r, ok)
+	}
+	if _, ok := c.Rejected(key); ok {
+		t.Error("a key AbuseIPDB never refused is reported rejected")
+	}
+	if _, err := c.Score(ctx, q("205.210.31.51")); err != nil {
+		t.Errorf("another key: %v", err)
+	}
+	next(abuseipdb.KeyPauseOver)
+	if _, ok := c.Rejected("k-gone-7"); ok {
+		t.Error("still rejected after the pause")
+	}
+	fake.SetKey("k-gone-7")
+	if _, err := c.Score(ctx, bad); err != nil {
+		t.Fatalf("reinstated key: %v", err)
+	}
+	next(abuseipdb.KeyAccepted)
+	stop()
+	fake.SetKey(key)
+	bad.IP = netip.MustParseAddr("103.159.198.178")
+	_, _ = c.Score(ctx, bad)
+	select {
+	case e := <-events:
+		t.Errorf("event after the subscription ended: %+v", e)
+	case <-time.After(50 * time.Millisecond):
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(observed, " "); got != "true/1 false/0 false/0 true/1" {
+		t.Errorf("ObserveKeys calls %q", got)
 	}
 }

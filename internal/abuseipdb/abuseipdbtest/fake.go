@@ -4,7 +4,7 @@
 // Package abuseipdbtest is a loopback HTTP server that speaks AbuseIPDB's
 // documented /api/v2/check contract: the Key header, ipAddress and
 // maxAgeInDays parameters, {"data": {...}} answers, {"errors": [...]} with
-// 401, 422 and 429, and the X-RateLimit-* and Retry-After headers.
+// 401, 403, 422 and 429, and the X-RateLimit-* and Retry-After headers.
 package abuseipdbtest
 
 import (
@@ -31,12 +31,13 @@ const (
 	Garbage            // 200 with a body that is not the documented JSON
 	RateLimited        // 429 with Retry-After
 	QuotaLastCall      // 200, then X-RateLimit-Remaining: 0
+	Forbidden          // 403, as for a key AbuseIPDB blocked
 )
 
 // Server is the fake.
 type Server struct {
 	*httptest.Server
-	// Key is the API key it accepts.
+	// Key is the API key it accepts; SetKey changes it while serving.
 	Key string
 
 	mu     sync.Mutex
@@ -93,6 +94,13 @@ func (s *Server) SetMode(m Mode) {
 	s.mode = m
 }
 
+// SetKey changes the accepted API key (a rotated or reinstated key).
+func (s *Server) SetKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Key = key
+}
+
 // SetDelay delays every answer.
 func (s *Server) SetDelay(d time.Duration) {
 	s.mu.Lock()
@@ -126,7 +134,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.calls.Add(1)
 	s.mu.Lock()
-	mode, delay := s.mode, s.delay
+	mode, delay, key := s.mode, s.delay, s.Key
 	s.mu.Unlock()
 	if delay > 0 {
 		select {
@@ -155,8 +163,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-RateLimit-Remaining", "0")
 		writeErrors(w, http.StatusTooManyRequests, fmt.Sprintf("Daily rate limit of 1000 requests exceeded for this endpoint. Try again in %d seconds.", s.RetryAfter))
 		return
+	case Forbidden:
+		writeErrors(w, http.StatusForbidden, "Your account is not allowed to use this endpoint.")
+		return
 	}
-	if r.Header.Get("Key") != s.Key {
+	if r.Header.Get("Key") != key {
 		writeErrors(w, http.StatusUnauthorized, "Authentication failed. Your API key is either missing, incorrect, or revoked. Note: The APIv2 key differs from the APIv1 key.")
 		return
 	}

@@ -1,0 +1,130 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package abuseipdb
+
+import (
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/policy"
+)
+
+// Rejected reports whether AbuseIPDB rejected key and lookups with it are
+// paused, and when and how it was rejected.
+func (c *Client) Rejected(key policy.Secret) (KeyRejection, bool) {
+	if key == "" {
+		return KeyRejection{}, false
+	}
+	return c.rejection(FingerprintOf(key))
+}
+
+// Subscribe calls fn after each change in what Rejected says about a key:
+// rejected, pause over, accepted again. fn runs on the goroutine that saw the
+// change (a lookup's or a timer's) and must not block; a listener that does
+// real work hands the event to its own goroutine. Call the returned func to
+// stop.
+func (c *Client) Subscribe(fn func(KeyEvent)) (cancel func()) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	id := c.nextSub
+	c.nextSub++
+	c.subs[id] = fn
+	return func() {
+		c.subMu.Lock()
+		defer c.subMu.Unlock()
+		delete(c.subs, id)
+	}
+}
+
+func (c *Client) rejection(fp Fingerprint) (KeyRejection, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.rejected[fp]
+	if !ok || !c.now().Before(r.Until) {
+		return KeyRejection{}, false
+	}
+	return r.KeyRejection, true
+}
+
+// reject pauses lookups with the key after AbuseIPDB refused it. Another
+// refusal within the pause (a request that was already in flight) changes
+// nothing: the pause runs from the first.
+func (c *Client) reject(fp Fingerprint, status int) {
+	now := c.now()
+	c.mu.Lock()
+	r, ok := c.rejected[fp]
+	if ok && now.Before(r.Until) {
+		c.mu.Unlock()
+		return
+	}
+	if !ok {
+		r = &rejection{}
+		c.rejected[fp] = r
+	}
+	r.KeyRejection = KeyRejection{At: now, Status: status, Until: now.Add(c.rejectPause)}
+	r.gen++
+	c.afterPause(fp, r.gen, c.rejectPause)
+	n := c.pausedKeysLocked(now)
+	c.mu.Unlock()
+	c.notify(KeyEvent{Key: fp, Kind: KeyRejected}, n)
+}
+
+// afterPause tells listeners when the pause is over, so that a status that
+// says "rejected" does not outlive it. Called with mu held.
+func (c *Client) afterPause(fp Fingerprint, gen int, d time.Duration) {
+	time.AfterFunc(d, func() {
+		now := c.now()
+		c.mu.Lock()
+		r, ok := c.rejected[fp]
+		if !ok || r.gen != gen {
+			// Accepted since, or rejected again with a timer of its own.
+			c.mu.Unlock()
+			return
+		}
+		if now.Before(r.Until) {
+			// Options.Now runs behind the timer (a test's clock).
+			c.afterPause(fp, gen, r.Until.Sub(now))
+			c.mu.Unlock()
+			return
+		}
+		n := c.pausedKeysLocked(now)
+		c.mu.Unlock()
+		c.notify(KeyEvent{Key: fp, Kind: KeyPauseOver}, n)
+	})
+}
+
+// accepted forgets a rejection once AbuseIPDB answers with the key again.
+func (c *Client) accepted(fp Fingerprint) {
+	c.mu.Lock()
+	if _, ok := c.rejected[fp]; !ok {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.rejected, fp)
+	n := c.pausedKeysLocked(c.now())
+	c.mu.Unlock()
+	c.notify(KeyEvent{Key: fp, Kind: KeyAccepted}, n)
+}
+
+func (c *Client) pausedKeysLocked(now time.Time) int {
+	n := 0
+	for _, r := range c.rejected {
+		if now.Before(r.Until) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Client) notify(e KeyEvent, pausedKeys int) {
+	c.observeKeys(e.Kind == KeyRejected, pausedKeys)
+	c.subMu.Lock()
+	fns := make([]func(KeyEvent), 0, len(c.subs))
+	for _, fn := range c.subs {
+		fns = append(fns, fn)
+	}
+	c.subMu.Unlock()
+	for _, fn := range fns {
+		fn(e)
+	}
+}
