@@ -66,14 +66,39 @@ type Call struct {
 }
 
 // header returns the first value of the named header (lower-case name),
-// matched without regard to case.
+// matched without regard to ASCII case.
 func (c *Call) header(lower string) (string, bool) {
 	for i := range c.Headers {
-		if strings.EqualFold(c.Headers[i].Name, lower) && len(c.Headers[i].Value) > 0 {
+		if EqualFoldASCII(c.Headers[i].Name, lower) && len(c.Headers[i].Value) > 0 {
 			return c.Headers[i].Value[0], true
 		}
 	}
 	return "", false
+}
+
+// EqualFoldASCII reports whether a and b are equal under ASCII case folding:
+// only A-Z and a-z match each other, every other byte only itself. HTTP
+// header names, auth schemes and media types are ASCII and compared this
+// way; strings.EqualFold folds Unicode too, so it would take
+// "x-client-\u017fource-ip" (U+017F LATIN SMALL LETTER LONG S) for
+// "x-client-source-ip", and U+212A KELVIN SIGN for "k".
+func EqualFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + ('a' - 'A')
+	}
+	return c
 }
 
 // Engine decides calls.

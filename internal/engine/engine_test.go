@@ -144,6 +144,27 @@ func TestRules(t *testing.T) {
 			}(),
 			deny: true, cause: policy.CauseBlockedCountry, policy: "default/p",
 		},
+		"a header name with U+017F LATIN SMALL LETTER LONG S is another header": {
+			specs: map[string]string{"p": `geo: {blockedCountries: [KP]}`},
+			call: func() *engine.Call {
+				c := call("", workHours)
+				c.Headers = []engine.Header{{Name: "x-client-\u017fource-ip", Value: []string{"205.210.31.51"}}}
+				return c
+			}(),
+			deny: true, cause: policy.CauseMissingClientIP, policy: "default/p",
+		},
+		"a header name with U+212A KELVIN SIGN is another header": {
+			specs: map[string]string{"p": `{clientIP: {header: x-akamai-client-ip}, geo: {blockedCountries: [KP]}}`},
+			call: func() *engine.Call {
+				c := call("", workHours)
+				c.Headers = []engine.Header{
+					{Name: "x-a\u212aamai-client-ip", Value: []string{"205.210.31.51"}},
+					{Name: "X-AKAMAI-CLIENT-IP", Value: []string{"175.45.176.9"}},
+				}
+				return c
+			}(),
+			deny: true, cause: policy.CauseBlockedCountry, policy: "default/p",
+		},
 		"IPv4-mapped IPv6 is looked up as IPv4": {
 			specs: map[string]string{"p": `geo: {blockedCountries: [KP]}`},
 			call:  call("::ffff:175.45.176.9", workHours),
@@ -382,6 +403,37 @@ func TestParseClientIP(t *testing.T) {
 		}
 		if ok && a != netip.MustParseAddr(want) {
 			t.Errorf("ParseClientIP(%q) address differs", in)
+		}
+	}
+}
+
+// Header names, auth schemes and media types are ASCII: only ASCII letters
+// fold (issue 7, item 10).
+func TestEqualFoldASCII(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"x-client-source-ip", "x-client-source-ip", true},
+		{"X-Client-Source-IP", "x-client-source-ip", true},
+		{"Bearer ", "bEARER ", true},
+		{"", "", true},
+		{"x-client-\u017fource-ip", "x-client-source-ip", false}, // U+017F LATIN SMALL LETTER LONG S
+		{"x-client-\u017fource-ip", "X-CLIENT-SOURCE-IP", false},
+		{"\u212a", "k", false}, // U+212A KELVIN SIGN
+		{"\u212a", "K", false},
+		{"x-a\u212aamai-client-ip", "x-akamai-client-ip", false},
+		{"x-client-source-ip", "x-client-source-i", false},
+		{"@", "`", false}, // one below 'A' and one below 'a'
+		{"[", "{", false}, // one above 'Z' and one above 'z'
+		{"\u00c4", "\u00e4", false},
+		{"\u00c4", "\u00c4", true}, // non-ASCII bytes match only themselves
+	} {
+		if got := engine.EqualFoldASCII(tc.a, tc.b); got != tc.want {
+			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+		if got := engine.EqualFoldASCII(tc.b, tc.a); got != tc.want {
+			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
 		}
 	}
 }
