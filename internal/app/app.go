@@ -58,6 +58,7 @@ type Options struct {
 	PolicyFiles    stringList
 	SecretsDir     string
 	ReloadInterval time.Duration
+	ReloadSettle   time.Duration
 }
 
 type stringList []string
@@ -95,6 +96,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
 	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "Standalone mode: how often policy files and Secret keys are checked for changes.")
+	fs.DurationVar(&o.ReloadSettle, "reload-settle", 2*time.Second, "How long changed policy files and Secret keys (standalone mode) and the action auth config must keep the same content before they are applied, so a file caught mid-write is never served. Keep it longer than any pause of a writer that does not write a temporary file and rename it into place.")
 }
 
 // Validate reports every problem with the options at once.
@@ -112,8 +114,8 @@ func (o *Options) Validate() error {
 	if o.SecretsDir != "" && len(o.PolicyFiles) == 0 {
 		errs = append(errs, errors.New("--secrets-dir is for standalone mode and needs --policy-file"))
 	}
-	if o.GeoIPReloadInterval <= 0 || o.ReloadInterval <= 0 {
-		errs = append(errs, errors.New("reload intervals must be positive"))
+	if o.GeoIPReloadInterval <= 0 || o.ReloadInterval <= 0 || o.ReloadSettle <= 0 {
+		errs = append(errs, errors.New("reload intervals and --reload-settle must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -129,6 +131,8 @@ type Service struct {
 	Auth    *webhook.Auth
 	Handler *webhook.Handler
 	Server  *webhook.Server
+	// Reloads records the outcome of reloading each watched file.
+	Reloads *metrics.Reloads
 }
 
 // NewService builds the request path.
@@ -168,7 +172,7 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 	store := policy.NewStore()
 	h := &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log.WithName("decision")}
 	return &Service{
-		Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h,
+		Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Reloads: metrics.NewReloads(reg),
 		Server: &webhook.Server{
 			Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
 			CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),
@@ -183,9 +187,10 @@ func (s *Service) OnSnapshot(snap *policy.Snapshot) {
 
 // Watchers runs the file watchers (GeoIP databases, auth config) until ctx ends.
 func (s *Service) Watchers(ctx context.Context, o *Options, log logr.Logger) {
-	go s.Geo.Watch(ctx, o.GeoIPReloadInterval, log.WithName("geoip"), func(d *geoip.Database) {
+	go s.Geo.Watch(ctx, o.GeoIPReloadInterval, log.WithName("geoip"), s.Reloads, func(d *geoip.Database) {
 		s.Metrics.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
 	})
+	s.Auth.Settle, s.Auth.Reloads = o.ReloadSettle, s.Reloads
 	go s.Auth.Watch(ctx, 10*time.Second, log.WithName("auth"))
 }
 

@@ -29,8 +29,9 @@ func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
 	loader := &standalone.Loader{
 		Paths: o.PolicyFiles, SecretsDir: o.SecretsDir, Store: svc.Store,
 		Log: log.WithName("policy-files"), OnChange: svc.OnSnapshot, AbuseIPDBDisabled: o.AbuseIPDBDisabled,
+		Settle: o.ReloadSettle, Reloads: svc.Reloads,
 	}
-	if err := loader.Load(ctx); err != nil {
+	if err := loader.LoadSettled(ctx); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)

@@ -20,8 +20,9 @@ import (
 	"github.com/go-logr/logr"
 	geoip2 "github.com/oschwald/geoip2-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
+	"k8s.io/apimachinery/pkg/util/wait"
 
-	"github.com/tokenguard/tokenguard/internal/poll"
+	"github.com/tokenguard/tokenguard/internal/metrics"
 )
 
 // Format is the record layout of a database.
@@ -204,35 +205,79 @@ func (r *Resolver) Country(ip netip.Addr) string {
 }
 
 // Watch checks the files every interval and swaps in any that changed (by
-// modification time or size). A file that fails to open is logged and the
-// previous version kept. It returns when ctx ends. onLoad, when set, is
+// modification time or size). A file that fails to open is reported once,
+// to reloads and the log, and the previous version kept; it is not opened
+// again until it changes. It returns when ctx ends. onLoad, when set, is
 // called with each database opened.
-func (r *Resolver) Watch(ctx context.Context, interval time.Duration, log logr.Logger, onLoad func(*Database)) {
-	poll.Every(ctx, interval, func(context.Context) { r.reload(log, onLoad) })
+func (r *Resolver) Watch(ctx context.Context, interval time.Duration, log logr.Logger, reloads *metrics.Reloads, onLoad func(*Database)) {
+	if len(r.Databases()) == 0 {
+		return
+	}
+	w := &watcher{r: r, log: log, rep: reloads.Reporter(metrics.SourceGeoIP, log), onLoad: onLoad, rejected: map[string]fileStat{}}
+	w.rep.Succeeded() // the databases in use opened at start
+	wait.UntilWithContext(ctx, w.check, interval)
 }
 
-func (r *Resolver) reload(log logr.Logger, onLoad func(*Database)) {
-	cur := *r.dbs.Load()
+// fileStat is what tells a replaced database file.
+type fileStat struct {
+	modTime time.Time
+	size    int64
+}
+
+type watcher struct {
+	r      *Resolver
+	log    logr.Logger
+	rep    *metrics.ReloadReporter
+	onLoad func(*Database)
+	// rejected holds the files that failed to open, by path.
+	rejected map[string]fileStat
+}
+
+func (w *watcher) check(context.Context) {
+	cur := w.r.Databases()
 	next := make([]*Database, len(cur))
-	changed := false
+	changed, broken := false, false
+	var failed []error
 	for i, d := range cur {
 		next[i] = d
+		if d.Path == "" {
+			continue // opened from memory
+		}
 		st, err := os.Stat(d.Path)
-		if err != nil || (st.ModTime().Equal(d.modTime) && st.Size() == d.size) {
+		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		seen := fileStat{st.ModTime(), st.Size()}
+		switch bad, ok := w.rejected[d.Path]; {
+		case seen.modTime.Equal(d.modTime) && seen.size == d.size:
+			delete(w.rejected, d.Path) // back to the file in use
+			continue
+		case ok && seen.modTime.Equal(bad.modTime) && seen.size == bad.size:
+			broken = true // reported when it failed
 			continue
 		}
 		nd, err := OpenFile(d.Path)
 		if err != nil {
-			log.Error(err, "geoip database changed but cannot be opened; keeping the previous one", "path", d.Path)
+			w.rejected[d.Path] = seen
+			failed = append(failed, err)
 			continue
 		}
-		log.Info("geoip database reloaded", "path", d.Path, "type", nd.Type, "buildTime", nd.BuildTime)
-		if onLoad != nil {
-			onLoad(nd)
+		delete(w.rejected, d.Path)
+		w.log.Info("geoip database reloaded", "path", d.Path, "type", nd.Type, "buildTime", nd.BuildTime)
+		if w.onLoad != nil {
+			w.onLoad(nd)
 		}
 		next[i], changed = nd, true
 	}
 	if changed {
-		r.dbs.Store(&next)
+		w.r.dbs.Store(&next)
+	}
+	switch {
+	case len(failed) > 0:
+		w.rep.Failed("geoip database changed but cannot be opened; keeping the previous one", errors.Join(failed...))
+	case broken:
+	case changed || w.rep.Failing():
+		w.rep.Succeeded()
 	}
 }

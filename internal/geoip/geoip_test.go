@@ -107,7 +107,7 @@ func TestReloadWhileServing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var loaded atomic.Int32
-	go r.Watch(ctx, 10*time.Millisecond, logr.Discard(), func(*geoip.Database) { loaded.Add(1) })
+	go r.Watch(ctx, 10*time.Millisecond, logr.Discard(), nil, func(*geoip.Database) { loaded.Add(1) })
 	var wg sync.WaitGroup
 	var bad atomic.Int64
 	stop := make(chan struct{})
