@@ -188,6 +188,9 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 		"ip", d.IP.String(), "country", d.Country, "score", d.Score, "scoreSource", d.ScoreSource.String(),
 		"took", d.Took.String(), "policies", explain(d.Policies),
 	}
+	if d.SentIP.IsValid() {
+		kv = append(kv, "sentIp", d.SentIP.String())
+	}
 	if d.Deny {
 		kv = append(kv, "policy", d.Denial.Policy, "cause", d.Denial.Cause.String())
 	} else {

@@ -160,8 +160,11 @@ type Decision struct {
 	RemoveAudiences []string
 	Claims          []policy.Claim
 
-	// Explanation.
+	// Explanation. IP is the address judged; SentIP is the address as sent
+	// when it differs (an IPv4 taken from inside an IPv6 address, see
+	// ParseClientIP), and invalid otherwise.
 	IP          netip.Addr
+	SentIP      netip.Addr
 	Country     string
 	Score       int // -1 when not looked up
 	ScoreSource ScoreSource
@@ -179,6 +182,7 @@ type Decision struct {
 type state struct {
 	call       *Call
 	header     string
+	sent       netip.Addr
 	ip         netip.Addr
 	ipOK       bool
 	ipResolved bool
@@ -241,16 +245,20 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult {
 	r := PolicyResult{Key: p.Key, Mode: p.Mode}
 	ip, ok := st.clientIP(p.IPHeader)
-	if ok {
-		d.IP = ip
-	}
 	if !ok {
 		if p.OnMissingIP == policy.Deny {
 			return deny(r, policy.CauseMissingClientIP)
 		}
 		return r
 	}
-	if containsIP(p.Blocked, ip) {
+	d.IP, d.SentIP = ip, netip.Addr{}
+	if st.sent != ip {
+		d.SentIP = st.sent
+	}
+	// Blocked networks match the address as sent too, so that a block on an
+	// IPv6 range (64:ff9b::/96, 2002::/16) still holds; trusted networks
+	// match only the address judged, so translation never widens trust.
+	if containsIP(p.Blocked, ip) || (d.SentIP.IsValid() && containsIP(p.Blocked, d.SentIP)) {
 		return deny(r, policy.CauseBlockedNetwork)
 	}
 	if p.Geo != nil || p.Token.CountryClaim != "" {
@@ -440,12 +448,13 @@ func (st *state) clientIP(header string) (netip.Addr, bool) {
 		return st.ip, st.ipOK
 	}
 	st.header, st.ipResolved = header, true
-	st.ip, st.ipOK = netip.Addr{}, false
+	st.sent, st.ip, st.ipOK = netip.Addr{}, netip.Addr{}, false
 	v, ok := st.call.header(header)
 	if !ok {
 		return st.ip, false
 	}
-	st.ip, st.ipOK = ParseClientIP(v)
+	st.sent, st.ipOK = parseAddr(v)
+	st.ip = EmbeddedIPv4(st.sent)
 	st.geoDone = false // a new address needs its own country
 	return st.ip, st.ipOK
 }
@@ -467,19 +476,59 @@ func (st *state) reputationCtx(budget time.Duration) context.Context {
 	return st.ctx
 }
 
-// ParseClientIP parses a forwarded client address. It takes the first entry of
-// a comma-separated list (X-Forwarded-For style), strips a port and IPv6
-// brackets, and unmaps IPv4-mapped IPv6 addresses.
+// ParseClientIP parses a forwarded client address and returns the address to
+// judge it by. It takes the first entry of a comma-separated list
+// (X-Forwarded-For style), strips a port, IPv6 brackets and a zone, and
+// resolves an IPv6 address that carries an IPv4 address to that IPv4
+// (EmbeddedIPv4).
 func ParseClientIP(v string) (netip.Addr, bool) {
+	a, ok := parseAddr(v)
+	return EmbeddedIPv4(a), ok
+}
+
+// parseAddr is ParseClientIP without the IPv4 resolution: the address as sent.
+func parseAddr(v string) (netip.Addr, bool) {
 	if i := strings.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
 	v = strings.TrimSpace(v)
 	if a, err := netip.ParseAddr(v); err == nil {
-		return a.Unmap().WithZone(""), true
+		return a.WithZone(""), true
 	}
 	if ap, err := netip.ParseAddrPort(v); err == nil {
-		return ap.Addr().Unmap().WithZone(""), true
+		return ap.Addr().WithZone(""), true
 	}
 	return netip.Addr{}, false
+}
+
+// IPv6 ranges whose addresses carry the IPv4 address that reached the
+// Internet; the fail-safe reading judges them by it, as ::ffff:a.b.c.d is.
+var (
+	nat64WellKnown = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: the last 32 bits
+	sixToFour      = netip.MustParsePrefix("2002::/16")    // RFC 3056: bits 16 to 47
+	teredo         = netip.MustParsePrefix("2001::/32")    // RFC 4380: the last 32 bits, inverted
+)
+
+// EmbeddedIPv4 returns the IPv4 address that a stands for: the address
+// itself for IPv4 and IPv4-mapped IPv6 (::ffff:a.b.c.d), the embedded
+// address for the NAT64 well-known prefix 64:ff9b::/96, 6to4 (2002::/16) and
+// Teredo (2001::/32, the client's public address). Any other address is
+// returned as it is. The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215) is
+// not resolved: where its IPv4 sits depends on the prefix length the
+// operator chose.
+func EmbeddedIPv4(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if !a.Is6() {
+		return a
+	}
+	b := a.As16()
+	switch {
+	case nat64WellKnown.Contains(a):
+		return netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})
+	case teredo.Contains(a):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]})
+	}
+	return a
 }

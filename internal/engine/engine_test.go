@@ -175,6 +175,56 @@ func TestRules(t *testing.T) {
 			call:    call("", workHours),
 			expires: 600,
 		},
+		"NAT64 well-known prefix is judged by its IPv4 for networks": {
+			specs: map[string]string{"p": `networks: {blockedCIDRs: [175.45.176.0/24]}`},
+			call:  call("64:ff9b::175.45.176.1", workHours),
+			deny:  true, cause: policy.CauseBlockedNetwork, policy: "default/p",
+		},
+		"NAT64 well-known prefix is judged by its IPv4 for countries": {
+			specs: map[string]string{"p": `geo: {blockedCountries: [KP]}`},
+			call:  call("64:ff9b::175.45.176.1", workHours),
+			deny:  true, cause: policy.CauseBlockedCountry, policy: "default/p",
+		},
+		"NAT64 in hexadecimal with a port": {
+			specs: map[string]string{"p": `geo: {blockedCountries: [KP]}`},
+			call:  call("[64:ff9b::af2d:b001]:443", workHours),
+			deny:  true, cause: policy.CauseBlockedCountry, policy: "default/p",
+		},
+		"6to4 is judged by its IPv4": {
+			specs: map[string]string{"p": `networks: {blockedCIDRs: [175.45.176.0/24]}`},
+			call:  call("2002:af2d:b001::1", workHours),
+			deny:  true, cause: policy.CauseBlockedNetwork, policy: "default/p",
+		},
+		"Teredo is judged by its client's IPv4": {
+			specs: map[string]string{"p": `networks: {blockedCIDRs: [175.45.176.0/24]}`},
+			call:  call("2001:0:4136:e378:8000:63bf:50d2:4ffe", workHours),
+			deny:  true, cause: policy.CauseBlockedNetwork, policy: "default/p",
+		},
+		// MaxMind-format databases alias 2001::/32 to the IPv4 tree by bits
+		// 32 to 63, the Teredo server (here 205.210.31.1, US), not the client.
+		"Teredo's country is its client's, not its server's": {
+			specs: map[string]string{"p": `geo: {blockedCountries: [KP]}`},
+			call:  call("2001:0:cdd2:1f01:8000:63bf:50d2:4ffe", workHours),
+			deny:  true, cause: policy.CauseBlockedCountry, policy: "default/p",
+		},
+		"a blocked IPv6 network still matches the address as sent": {
+			specs: map[string]string{"p": `networks: {blockedCIDRs: ["64:ff9b::/96"]}`},
+			call:  call("64:ff9b::205.210.31.51", workHours),
+			deny:  true, cause: policy.CauseBlockedNetwork, policy: "default/p",
+		},
+		"a trusted IPv6 network does not trust an embedded IPv4": {
+			specs: map[string]string{"p": `{networks: {trustedCIDRs: ["64:ff9b::/96"]}, geo: {blockedCountries: [KP]}}`},
+			call:  call("64:ff9b::175.45.176.1", workHours),
+			deny:  true, cause: policy.CauseBlockedCountry, policy: "default/p",
+		},
+		"a trusted IPv4 network trusts it behind NAT64": {
+			specs: map[string]string{"p": `{networks: {trustedCIDRs: [175.45.176.0/24]}, geo: {blockedCountries: [KP]}}`},
+			call:  call("64:ff9b::175.45.176.1", workHours),
+		},
+		"the local-use NAT64 prefix is not translated": {
+			specs: map[string]string{"p": `networks: {blockedCIDRs: [175.45.176.0/24]}`},
+			call:  call("64:ff9b:1::175.45.176.1", workHours),
+		},
 		"blocked network is denied": {
 			specs: map[string]string{"p": `networks: {blockedCIDRs: [205.210.31.0/24]}`},
 			call:  call("205.210.31.51", workHours),
@@ -388,10 +438,28 @@ func TestParseClientIP(t *testing.T) {
 		"14.102.69.58:443":         "14.102.69.58",
 		"[2001:db8::1]:443":        "2001:db8::1",
 		"::ffff:14.102.69.58":      "14.102.69.58",
-		"fe80::1%eth0":             "fe80::1",
-		"":                         "",
-		"example.com":              "",
-		"999.1.1.1":                "",
+		// NAT64 well-known prefix (RFC 6052): the last 32 bits.
+		"64:ff9b::175.45.176.1":     "175.45.176.1",
+		"64:ff9b::af2d:b001":        "175.45.176.1",
+		"[64:ff9b::af2d:b001]:8443": "175.45.176.1",
+		// 6to4 (RFC 3056): bits 16 to 47.
+		"2002:af2d:b001::1":           "175.45.176.1",
+		"2002:c000:022d:1::beef":      "192.0.2.45",
+		"[2002:af2d:b001:ffff::]:443": "175.45.176.1",
+		// Teredo (RFC 4380): the client's IPv4 is the last 32 bits inverted;
+		// the second case is the RFC's own example.
+		"2001:0:4136:e378:8000:63bf:50d2:4ffe": "175.45.176.1",
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2": "192.0.2.45",
+		// Not embeddings: kept as sent.
+		"64:ff9b:1::175.45.176.1": "64:ff9b:1::af2d:b001", // local-use NAT64 (RFC 8215): the embedding depends on the operator's prefix length
+		"64:ff9b::1:af2d:b001":    "64:ff9b::1:af2d:b001", // outside 64:ff9b::/96
+		"2001:db8::af2d:b001":     "2001:db8::af2d:b001",
+		"2001:1::50d2:4ffe":       "2001:1::50d2:4ffe", // outside 2001::/32
+		"::175.45.176.1":          "::af2d:b001",       // IPv4-compatible, deprecated (RFC 4291)
+		"fe80::1%eth0":            "fe80::1",
+		"":                        "",
+		"example.com":             "",
+		"999.1.1.1":               "",
 	} {
 		a, ok := engine.ParseClientIP(in)
 		got := ""
@@ -435,5 +503,20 @@ func TestEqualFoldASCII(t *testing.T) {
 		if got := engine.EqualFoldASCII(tc.b, tc.a); got != tc.want {
 			t.Errorf("EqualFoldASCII(%q, %q) = %v, want %v", tc.b, tc.a, got, tc.want)
 		}
+	}
+}
+
+// A decision on an address with an embedded IPv4 explains both: the IPv4 it
+// was judged by, and the address as sent (issue 7, item 11).
+func TestEmbeddedIPv4Explained(t *testing.T) {
+	h := newHarness(t)
+	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `geo: {blockedCountries: [KP]}`, nil)})
+	d := h.eng.Decide(context.Background(), snap, call("64:ff9b::175.45.176.1", workHours))
+	if !d.Deny || d.Country != "KP" || d.IP != netip.MustParseAddr("175.45.176.1") || d.SentIP != netip.MustParseAddr("64:ff9b::af2d:b001") {
+		t.Errorf("got deny=%v country=%q ip=%s sent=%s", d.Deny, d.Country, d.IP, d.SentIP)
+	}
+	d = h.eng.Decide(context.Background(), snap, call("205.210.31.51", workHours))
+	if d.Deny || d.IP != netip.MustParseAddr("205.210.31.51") || d.SentIP.IsValid() {
+		t.Errorf("plain IPv4: got deny=%v ip=%s sent=%s", d.Deny, d.IP, d.SentIP)
 	}
 }
