@@ -344,7 +344,8 @@ func (e *secretsDirError) Unwrap() error { return e.err }
 // Watch reloads when the policy files or Secret keys change and have kept
 // their new content for a settle interval. Content that fails to load is
 // reported once and not tried again until it changes. It returns when ctx
-// ends.
+// ends. It polls rather than using inotify: mounted ConfigMaps and Secrets
+// are replaced by symlink swaps that watches on the files miss.
 func (l *Loader) Watch(ctx context.Context, interval time.Duration) {
 	wait.UntilWithContext(ctx, l.check, interval)
 }
