@@ -29,8 +29,23 @@ import (
 // Path is where the platform's calls are served.
 const Path = "/actions/pre-issue-access-token"
 
-// MaxRequestBytes bounds a request body.
+// MaxRequestBytes bounds a request body. A larger body gets 400 with an
+// ERROR body: the platform reads only 200, 400, 401 and 500 (and retries
+// 502 to 504), so 413 would reach it as an unexpected answer.
 const MaxRequestBytes = 1 << 20
+
+// MaxHeaderBytes bounds the request line and header fields, counted as they
+// travel (see headerBytes). Larger ones get 400 with an ERROR body.
+const MaxHeaderBytes = 64 << 10
+
+// ServerMaxHeaderBytes is the http.Server MaxHeaderBytes to serve Handler
+// with. net/http reads at most that plus 4096 bytes of request line and
+// headers, and answers anything larger itself, with 431 and a text/plain
+// body, before any handler runs: no handler can turn that into an answer the
+// platform accepts. So the server's limit is set far above MaxHeaderBytes
+// (at net/http's default, 1 MiB): headers from MaxHeaderBytes up to it get
+// the handler's 400 and ERROR body, and only absurd ones net/http's 431.
+const ServerMaxHeaderBytes = 1 << 20
 
 // Handler answers the platform's calls.
 type Handler struct {
@@ -54,12 +69,16 @@ func errorAnswer(status int, message, description string) Answer {
 	return Answer{Status: status, Body: action.Error(message, description)}
 }
 
-// ServeHTTP is the transport: it checks the method, content type and size,
-// decodes, calls Handle, and writes the Answer. Every path ends in a JSON
-// body, never a panic or an HTML page.
+// ServeHTTP is the transport: it checks the header size, method, content
+// type and body size, decodes, calls Handle, and writes the Answer. Every
+// path ends in a JSON body with a status the platform reads (200, 400 or
+// 500), never a panic or an HTML page.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	a := h.serve(r)
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+	}
 	h.write(w, a)
 	if h.Metrics != nil {
 		h.Metrics.Requests.WithLabelValues(statusLabel(a.Status)).Inc()
@@ -74,11 +93,16 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 			a = errorAnswer(http.StatusInternalServerError, "server_error", "The token policy service failed to process the request.")
 		}
 	}()
+	// 400 rather than 431, 405 or 415: the platform reads no other client
+	// error (contract H2, H5).
+	if headerBytes(r) > MaxHeaderBytes {
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request headers are larger than 64 KiB.")
+	}
 	if r.Method != http.MethodPost {
-		return errorAnswer(http.StatusMethodNotAllowed, "invalid_request", "Only POST is supported.")
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "Only POST is supported.")
 	}
 	if !isJSON(r.Header.Get("Content-Type")) {
-		return errorAnswer(http.StatusUnsupportedMediaType, "invalid_request", "The request content type must be JSON.")
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request content type must be JSON.")
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is empty.")
@@ -88,13 +112,30 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body could not be read.")
 	}
 	if len(body) > MaxRequestBytes {
-		return errorAnswer(http.StatusRequestEntityTooLarge, "invalid_request", "The request body is larger than 1 MiB.")
+		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is larger than 1 MiB.")
 	}
 	var req action.Request
 	if err := json.Unmarshal(body, &req); err != nil {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", decodeProblem(err))
 	}
 	return h.Handle(r.Context(), &req)
+}
+
+// headerBytes is the size of the request line and header fields as they
+// travel in HTTP/1.1 ("Name: value" and CRLF per field line, Host included):
+// close to what net/http counts against its own limit, which also counts
+// optional white space. It walks the parsed header and allocates nothing.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
+	if r.Host != "" {
+		n += len("Host: ") + len(r.Host) + 2
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + 2 + len(v) + 2
+		}
+	}
+	return n
 }
 
 // isJSON reports whether a Content-Type is application/json, with any
@@ -107,7 +148,8 @@ func isJSON(ct string) bool {
 }
 
 // statusLabels spares the metric label a strconv allocation per call.
-var statusLabels = map[int]string{200: "200", 400: "400", 401: "401", 404: "404", 405: "405", 413: "413", 415: "415", 500: "500"}
+// The handler answers only with these.
+var statusLabels = map[int]string{200: "200", 400: "400", 500: "500"}
 
 func statusLabel(code int) string {
 	if s, ok := statusLabels[code]; ok {
@@ -233,9 +275,6 @@ func (h *Handler) write(w http.ResponseWriter, a Answer) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
-	if a.Status == http.StatusMethodNotAllowed {
-		hdr.Set("Allow", http.MethodPost)
-	}
 	w.WriteHeader(a.Status)
 	_, _ = w.Write(b)
 }

@@ -70,7 +70,9 @@ func TestSeedUseCaseOverHTTP(t *testing.T) {
 	}
 }
 
-// Bad input gets an answer the platform understands, with exact bodies.
+// Bad input gets an answer the platform understands, with exact bodies: an
+// ERROR body at 400, the only client error status the platform reads
+// besides 401 (contract H2, H5), never 405, 413 or 415 (issue 7, item 6).
 func TestBadInput(t *testing.T) {
 	e := newEnv(t, seedPolicies(t), envOptions{})
 	big := bytes.Repeat([]byte("a"), webhook.MaxRequestBytes+10)
@@ -92,18 +94,25 @@ func TestBadInput(t *testing.T) {
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request body is empty."}`},
 		"JSON null": {http.MethodPost, "application/json", []byte(`null`), 400,
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"Unsupported action type: this endpoint serves PRE_ISSUE_ACCESS_TOKEN."}`},
-		"too large": {http.MethodPost, "application/json", big, 413,
+		"too large": {http.MethodPost, "application/json", big, 400,
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request body is larger than 1 MiB."}`},
-		"wrong content type": {http.MethodPost, "text/plain", []byte(`{}`), 415,
+		"wrong content type": {http.MethodPost, "text/plain", []byte(`{}`), 400,
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request content type must be JSON."}`},
-		"wrong method": {http.MethodGet, "", nil, 405,
+		"wrong method": {http.MethodGet, "", nil, 400,
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"Only POST is supported."}`},
+		"wrong method with a body": {http.MethodPut, "application/json", tu.JSON(t, tu.Request("175.45.176.0")), 400,
+			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"Only POST is supported."}`},
+		"headers over 64 KiB": {http.MethodPost, "application/json", tu.JSON(t, tu.Request("175.45.176.0")), 400,
+			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request headers are larger than 64 KiB."}`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, e.url, bytes.NewReader(tc.body))
 			if tc.ct != "" {
 				req.Header.Set("Content-Type", tc.ct)
+			}
+			if name == "headers over 64 KiB" {
+				req.Header.Set("X-Padding", strings.Repeat("p", webhook.MaxHeaderBytes))
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -115,10 +124,11 @@ func TestBadInput(t *testing.T) {
 			if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/json" || strings.TrimSpace(buf.String()) != tc.want {
 				t.Fatalf("got %d %s %s\nwant %d %s", resp.StatusCode, resp.Header.Get("Content-Type"), buf.String(), tc.status, tc.want)
 			}
-			if tc.status == 400 {
-				if _, err := actiontest.Apply(tu.Request(""), 400, "application/json", buf.Bytes()); err != nil {
-					t.Errorf("the platform would not read the ERROR answer: %v", err)
-				}
+			if _, err := actiontest.Apply(tu.Request(""), resp.StatusCode, resp.Header.Get("Content-Type"), buf.Bytes()); err != nil {
+				t.Errorf("the platform would not read the ERROR answer: %v", err)
+			}
+			if allow := resp.Header.Get("Allow"); (tc.method != http.MethodPost) != (allow == http.MethodPost) {
+				t.Errorf("Allow: %q", allow)
 			}
 		})
 	}
