@@ -96,7 +96,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
 	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "Standalone mode: how often policy files and Secret keys are checked for changes.")
-	fs.DurationVar(&o.ReloadSettle, "reload-settle", 2*time.Second, "How long changed policy files and Secret keys (standalone mode) and the action auth config must keep the same content before they are applied, so a file caught mid-write is never served. Keep it longer than any pause of a writer that does not write a temporary file and rename it into place.")
+	fs.DurationVar(&o.ReloadSettle, "reload-settle", 2*time.Second, "How long a changed policy file, Secret key or auth config must keep its content before it is applied; longer than any pause of a writer that rewrites files in place.")
 }
 
 // Validate reports every problem with the options at once.

@@ -277,6 +277,7 @@ func (w *watcher) check(context.Context) {
 	case len(failed) > 0:
 		w.rep.Failed("geoip database changed but cannot be opened; keeping the previous one", errors.Join(failed...))
 	case broken:
+		// Still the file that failed: reported then, not counted again.
 	case changed || w.rep.Failing():
 		w.rep.Succeeded()
 	}

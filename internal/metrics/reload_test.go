@@ -26,7 +26,7 @@ type lines struct {
 }
 
 func (l *lines) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
+	return funcr.New(func(_, args string) {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		l.all = append(l.all, args)
