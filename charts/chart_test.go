@@ -45,7 +45,7 @@ func helm(t *testing.T, args ...string) (string, error) {
 	return out.String(), nil
 }
 
-type rendered map[string]*unstructured.Unstructured // "Kind/name"
+type rendered map[string]*unstructured.Unstructured // "Kind/name", or "Kind/namespace/name" when namespaced
 
 func render(t *testing.T, set ...string) rendered {
 	t.Helper()
@@ -62,7 +62,7 @@ func render(t *testing.T, set ...string) rendered {
 
 func (r rendered) deployment(t *testing.T) *appsv1.Deployment {
 	t.Helper()
-	u, ok := r["Deployment/tg-tokenguard"]
+	u, ok := r["Deployment/tg-system/tg-tokenguard"]
 	if !ok {
 		t.Fatal("no Deployment")
 	}
@@ -91,9 +91,11 @@ func TestLint(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	r := render(t)
-	want := []string{"ClusterRole/tg-tokenguard", "ClusterRoleBinding/tg-tokenguard", "CustomResourceDefinition/tokenpolicies.policy.tokenguard.io",
-		"Deployment/tg-tokenguard", "PodDisruptionBudget/tg-tokenguard", "Role/tg-tokenguard-leader-election",
-		"RoleBinding/tg-tokenguard-leader-election", "Service/tg-tokenguard", "Service/tg-tokenguard-metrics", "ServiceAccount/tg-tokenguard"}
+	want := []string{"CustomResourceDefinition/tokenpolicies.policy.tokenguard.io",
+		"Deployment/tg-system/tg-tokenguard", "PodDisruptionBudget/tg-system/tg-tokenguard",
+		"Role/tg-system/tg-tokenguard", "Role/tg-system/tg-tokenguard-leader-election",
+		"RoleBinding/tg-system/tg-tokenguard", "RoleBinding/tg-system/tg-tokenguard-leader-election",
+		"Service/tg-system/tg-tokenguard", "Service/tg-system/tg-tokenguard-metrics", "ServiceAccount/tg-system/tg-tokenguard"}
 	if got := r.kinds(); !slices.Equal(got, want) {
 		t.Errorf("objects:\n%v\nwant\n%v", got, want)
 	}
@@ -118,7 +120,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("probes or resources missing")
 	}
 	for _, a := range []string{"--leader-elect=true", "--action-auth-config=/etc/tokenguard/action-auth/auth.yaml",
-		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb"} {
+		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--watch-namespace=tg-system"} {
 		if !slices.Contains(c.Args, a) {
 			t.Errorf("args %v lack %s", c.Args, a)
 		}
@@ -128,9 +130,9 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
-// The chart's ClusterRole is the one the RBAC markers generate.
+// The chart's rules, in the default Role and in the cluster-wide ClusterRole,
+// are the ones the RBAC markers generate, and Secrets are only read.
 func TestRBACMatchesMarkers(t *testing.T) {
-	r := render(t)
 	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "config", "rbac", "role.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -139,20 +141,100 @@ func TestRBACMatchesMarkers(t *testing.T) {
 	if err := yaml.Unmarshal(b, &role.Object); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := yaml.Marshal(r["ClusterRole/tg-tokenguard"].Object["rules"])
 	want, _ := yaml.Marshal(role.Object["rules"])
-	if !bytes.Equal(got, want) {
-		t.Errorf("chart rules:\n%s\nmarkers:\n%s", got, want)
-	}
-	// Least privilege: Secrets are only read.
-	rules, _, _ := unstructured.NestedSlice(r["ClusterRole/tg-tokenguard"].Object, "rules")
-	for _, rule := range rules {
-		m := rule.(map[string]any)
-		res, _, _ := unstructured.NestedStringSlice(m, "resources")
-		verbs, _, _ := unstructured.NestedStringSlice(m, "verbs")
-		if slices.Contains(res, "secrets") && !slices.Equal(verbs, []string{"get", "list", "watch"}) {
-			t.Errorf("secrets verbs %v", verbs)
+	for key, obj := range map[string]*unstructured.Unstructured{
+		"Role/tg-system/tg-tokenguard": render(t)["Role/tg-system/tg-tokenguard"],
+		"ClusterRole/tg-tokenguard":    render(t, "watchAllNamespaces=true")["ClusterRole/tg-tokenguard"],
+	} {
+		if obj == nil {
+			t.Fatalf("%s not rendered", key)
 		}
+		got, _ := yaml.Marshal(obj.Object["rules"])
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s rules:\n%s\nmarkers:\n%s", key, got, want)
+		}
+		rules, _, _ := unstructured.NestedSlice(obj.Object, "rules")
+		for _, rule := range rules {
+			m := rule.(map[string]any)
+			res, _, _ := unstructured.NestedStringSlice(m, "resources")
+			verbs, _, _ := unstructured.NestedStringSlice(m, "verbs")
+			if slices.Contains(res, "secrets") && !slices.Equal(verbs, []string{"get", "list", "watch"}) {
+				t.Errorf("%s secrets verbs %v", key, verbs)
+			}
+		}
+	}
+}
+
+// Where the operator may read Secrets: by default only in the namespaces it
+// watches, each with a Role, a RoleBinding and a --watch-namespace flag; in
+// every namespace only when asked. Leader election keeps its own Role in the
+// release namespace either way.
+func TestWatchNamespaces(t *testing.T) {
+	cases := map[string]struct {
+		set        []string
+		namespaces []string // Role, RoleBinding and --watch-namespace in each
+		cluster    bool     // ClusterRole and ClusterRoleBinding
+	}{
+		"default: the release namespace": {nil, []string{"tg-system"}, false},
+		"listed namespaces":              {[]string{"watchNamespaces={team-a,team-b}"}, []string{"team-a", "team-b"}, false},
+		"every namespace":                {[]string{"watchAllNamespaces=true"}, nil, true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := render(t, tc.set...)
+			var roles, bindings []string
+			for key, obj := range r {
+				switch {
+				case strings.HasPrefix(key, "ClusterRole") && !tc.cluster:
+					t.Errorf("%s rendered", key)
+				case strings.HasPrefix(key, "Role/") && !strings.HasSuffix(key, "-leader-election"):
+					roles = append(roles, obj.GetNamespace())
+				case strings.HasPrefix(key, "RoleBinding/") && !strings.HasSuffix(key, "-leader-election"):
+					bindings = append(bindings, obj.GetNamespace())
+					checkBinding(t, obj, "Role")
+				}
+			}
+			slices.Sort(roles)
+			slices.Sort(bindings)
+			if !slices.Equal(roles, tc.namespaces) || !slices.Equal(bindings, tc.namespaces) {
+				t.Errorf("Roles in %v, RoleBindings in %v, want %v", roles, bindings, tc.namespaces)
+			}
+			var watched []string
+			for _, a := range r.deployment(t).Spec.Template.Spec.Containers[0].Args {
+				if ns, ok := strings.CutPrefix(a, "--watch-namespace="); ok {
+					watched = append(watched, ns)
+				}
+			}
+			if !slices.Equal(watched, tc.namespaces) {
+				t.Errorf("--watch-namespace %v, want %v", watched, tc.namespaces)
+			}
+			if tc.cluster {
+				if r["ClusterRole/tg-tokenguard"] == nil || r["ClusterRoleBinding/tg-tokenguard"] == nil {
+					t.Fatalf("no ClusterRole and ClusterRoleBinding: %v", r.kinds())
+				}
+				checkBinding(t, r["ClusterRoleBinding/tg-tokenguard"], "ClusterRole")
+			}
+			lease := r["Role/tg-system/tg-tokenguard-leader-election"]
+			if lease == nil || r["RoleBinding/tg-system/tg-tokenguard-leader-election"] == nil {
+				t.Fatalf("no leader-election Role and RoleBinding in tg-system: %v", r.kinds())
+			}
+			if res, _, _ := unstructured.NestedSlice(lease.Object, "rules"); len(res) != 1 || fmt.Sprint(res[0]) !=
+				"map[apiGroups:[coordination.k8s.io] resources:[leases] verbs:[get list watch create update patch delete]]" {
+				t.Errorf("leader-election rules %v", res)
+			}
+		})
+	}
+}
+
+// checkBinding checks that a binding grants the chart's role of that kind to
+// the chart's ServiceAccount.
+func checkBinding(t *testing.T, b *unstructured.Unstructured, kind string) {
+	t.Helper()
+	ref, _, _ := unstructured.NestedStringMap(b.Object, "roleRef")
+	subjects, _, _ := unstructured.NestedSlice(b.Object, "subjects")
+	if ref["kind"] != kind || ref["name"] != "tg-tokenguard" || len(subjects) != 1 ||
+		fmt.Sprint(subjects[0]) != "map[kind:ServiceAccount name:tg-tokenguard namespace:tg-system]" {
+		t.Errorf("%s/%s: roleRef %v subjects %v", b.GetKind(), b.GetName(), ref, subjects)
 	}
 }
 
@@ -164,12 +246,12 @@ func TestToggles(t *testing.T) {
 	})
 	t.Run("observability and network", func(t *testing.T) {
 		r := render(t, "metrics.serviceMonitor.enabled=true", "networkPolicy.enabled=true", "podDisruptionBudget.maxUnavailable=1")
-		for _, k := range []string{"ServiceMonitor/tg-tokenguard", "NetworkPolicy/tg-tokenguard"} {
+		for _, k := range []string{"ServiceMonitor/tg-system/tg-tokenguard", "NetworkPolicy/tg-system/tg-tokenguard"} {
 			if _, ok := r[k]; !ok {
 				t.Errorf("%s missing", k)
 			}
 		}
-		spec := r["PodDisruptionBudget/tg-tokenguard"].Object["spec"].(map[string]any)
+		spec := r["PodDisruptionBudget/tg-system/tg-tokenguard"].Object["spec"].(map[string]any)
 		if fmt.Sprint(spec["maxUnavailable"]) != "1" || spec["minAvailable"] != nil {
 			t.Errorf("PDB spec %v", spec)
 		}
@@ -177,7 +259,7 @@ func TestToggles(t *testing.T) {
 	t.Run("exposed over TLS with cert-manager", func(t *testing.T) {
 		r := render(t, "ingress.enabled=true", "ingress.host=tg.example.com", "actionEndpoint.tls.enabled=true",
 			"actionEndpoint.tls.secretName=tg-tls", "actionEndpoint.tls.certificate.enabled=true", "actionEndpoint.tls.certificate.issuerRef.name=letsencrypt")
-		ing, cert := r["Ingress/tg-tokenguard"], r["Certificate/tg-tokenguard"]
+		ing, cert := r["Ingress/tg-system/tg-tokenguard"], r["Certificate/tg-system/tg-tokenguard"]
 		if ing == nil || cert == nil {
 			t.Fatalf("objects %v", r.kinds())
 		}
@@ -207,16 +289,6 @@ func TestToggles(t *testing.T) {
 			t.Errorf("sidecar security context %+v", ps.Containers[1].SecurityContext)
 		}
 	})
-	t.Run("watch namespaces", func(t *testing.T) {
-		r := render(t, "watchNamespaces={team-a,team-b}")
-		if _, ok := r["ClusterRoleBinding/tg-tokenguard"]; ok {
-			t.Error("cluster-wide binding with namespaces listed")
-		}
-		args := r.deployment(t).Spec.Template.Spec.Containers[0].Args
-		if !slices.Contains(args, "--watch-namespace=team-b") {
-			t.Errorf("args %v", args)
-		}
-	})
 }
 
 func TestRefusedValues(t *testing.T) {
@@ -224,12 +296,14 @@ func TestRefusedValues(t *testing.T) {
 		set []string
 		err string
 	}{
-		"no auth secret":       {[]string{"actionEndpoint.auth.existingSecret="}, "actionEndpoint.auth.existingSecret is required"},
-		"zero replicas":        {[]string{"replicaCount=0"}, "/replicaCount"},
-		"unknown geoip source": {[]string{"geoip.source=cdn"}, "/geoip/source"},
-		"typo in a value":      {[]string{"replicaCont=3"}, "additional properties 'replicaCont' not allowed"},
-		"geoipupdate no key":   {[]string{"geoip.source=geoipupdate", "geoip.geoipupdate.accountID=1"}, "licenseKeySecret is required"},
-		"tls without secret":   {[]string{"actionEndpoint.tls.enabled=true"}, "actionEndpoint.tls.secretName is required"},
+		"no auth secret":             {[]string{"actionEndpoint.auth.existingSecret="}, "actionEndpoint.auth.existingSecret is required"},
+		"zero replicas":              {[]string{"replicaCount=0"}, "/replicaCount"},
+		"unknown geoip source":       {[]string{"geoip.source=cdn"}, "/geoip/source"},
+		"typo in a value":            {[]string{"replicaCont=3"}, "additional properties 'replicaCont' not allowed"},
+		"geoipupdate no key":         {[]string{"geoip.source=geoipupdate", "geoip.geoipupdate.accountID=1"}, "licenseKeySecret is required"},
+		"tls without secret":         {[]string{"actionEndpoint.tls.enabled=true"}, "actionEndpoint.tls.secretName is required"},
+		"every namespace and a list": {[]string{"watchAllNamespaces=true", "watchNamespaces={team-a}"}, "/watchNamespaces"},
+		"a namespace twice":          {[]string{"watchNamespaces={team-a,team-a}"}, "/watchNamespaces"},
 	}
 	for name, tc := range cases {
 		args := []string{"template", "tg", chart, "--set", "actionEndpoint.auth.existingSecret=a"}

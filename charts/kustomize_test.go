@@ -5,6 +5,7 @@ package charts_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -32,9 +33,14 @@ func decodeAll(t *testing.T, y string) rendered {
 			}
 			t.Fatal(err)
 		}
-		if len(u.Object) > 0 {
-			objs[u.GetKind()+"/"+u.GetName()] = u
+		if len(u.Object) == 0 {
+			continue
 		}
+		key := u.GetKind() + "/" + u.GetName()
+		if ns := u.GetNamespace(); ns != "" {
+			key = u.GetKind() + "/" + ns + "/" + u.GetName()
+		}
+		objs[key] = u
 	}
 }
 
@@ -42,6 +48,8 @@ func decodeAll(t *testing.T, y string) rendered {
 // defaults) install the same objects with the same content where it matters:
 // RBAC rules and subjects, the container's arguments, ports, probes and
 // security contexts, Services and the PodDisruptionBudget.
+// Both watch tokenguard-system alone and grant the operator's rules there in a
+// Role: no ClusterRole lets either read Secrets elsewhere.
 func TestKustomizeMatchesChart(t *testing.T) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -70,27 +78,53 @@ func TestKustomizeMatchesChart(t *testing.T) {
 			t.Errorf("%s %s:\nkustomize %v\nchart     %v", key, strings.Join(path, "."), a, b)
 		}
 	}
-	same("ClusterRole/tokenguard", "rules")
-	same("ClusterRoleBinding/tokenguard", "subjects")
-	same("ClusterRoleBinding/tokenguard", "roleRef")
-	same("Role/tokenguard-leader-election", "rules")
-	same("RoleBinding/tokenguard-leader-election", "subjects")
-	same("PodDisruptionBudget/tokenguard", "spec", "minAvailable")
-	same("Deployment/tokenguard", "spec", "replicas")
-	same("Deployment/tokenguard", "spec", "template", "spec", "securityContext")
-	same("Deployment/tokenguard", "spec", "template", "spec", "volumes")
+	for _, k := range []string{"Role/tokenguard-system/tokenguard", "RoleBinding/tokenguard-system/tokenguard"} {
+		if kust[k] == nil {
+			t.Fatalf("kustomize does not install %s: %v", k, kust.kinds())
+		}
+	}
+	for _, k := range kust.kinds() {
+		if strings.HasPrefix(k, "ClusterRole") {
+			t.Errorf("kustomize installs %s", k)
+		}
+	}
+	same("Role/tokenguard-system/tokenguard", "rules")
+	same("RoleBinding/tokenguard-system/tokenguard", "subjects")
+	same("RoleBinding/tokenguard-system/tokenguard", "roleRef")
+	same("Role/tokenguard-system/tokenguard-leader-election", "rules")
+	same("RoleBinding/tokenguard-system/tokenguard-leader-election", "subjects")
+	same("PodDisruptionBudget/tokenguard-system/tokenguard", "spec", "minAvailable")
+	same("Deployment/tokenguard-system/tokenguard", "spec", "replicas")
+	same("Deployment/tokenguard-system/tokenguard", "spec", "template", "spec", "securityContext")
+	same("Deployment/tokenguard-system/tokenguard", "spec", "template", "spec", "volumes")
 	same("CustomResourceDefinition/tokenpolicies.policy.tokenguard.io", "spec")
-	for _, svc := range []string{"Service/tokenguard", "Service/tokenguard-metrics"} {
+	for _, svc := range []string{"Service/tokenguard-system/tokenguard", "Service/tokenguard-system/tokenguard-metrics"} {
 		same(svc, "spec", "ports")
 	}
-	kc := container(t, kust["Deployment/tokenguard"])
-	cc := container(t, chartObjs["Deployment/tokenguard"])
+	kc := container(t, kust["Deployment/tokenguard-system/tokenguard"])
+	cc := container(t, chartObjs["Deployment/tokenguard-system/tokenguard"])
 	for _, f := range []string{"ports", "securityContext", "livenessProbe", "readinessProbe", "resources", "volumeMounts"} {
 		if !equality.Semantic.DeepEqual(kc[f], cc[f]) {
 			t.Errorf("container %s:\nkustomize %v\nchart     %v", f, kc[f], cc[f])
 		}
 	}
 	ka, ca := args(kc), args(cc)
+	// kustomize watches $(POD_NAMESPACE), set from the pod's namespace so an
+	// overlay that moves the install moves the watch; the chart names it.
+	if env := fmt.Sprint(kc["env"]); env != "[map[name:POD_NAMESPACE valueFrom:map[fieldRef:map[fieldPath:metadata.namespace]]]]" {
+		t.Errorf("kustomize container env %s", env)
+	}
+	for i, a := range ka {
+		ka[i] = strings.ReplaceAll(a, "$(POD_NAMESPACE)", "tokenguard-system")
+	}
+	if !slices.Contains(ka, "--watch-namespace=tokenguard-system") {
+		t.Errorf("kustomize args %v do not watch tokenguard-system", ka)
+	}
+	for _, a := range ca {
+		if strings.HasPrefix(a, "--watch-namespace=") && !slices.Contains(ka, a) {
+			t.Errorf("the chart passes %s, kustomize does not (%v)", a, ka)
+		}
+	}
 	for _, a := range ka {
 		if !slices.Contains(ca, a) && (a != "--leader-elect" || !slices.Contains(ca, "--leader-elect=true")) {
 			t.Errorf("kustomize passes %s, the chart does not (%v)", a, ca)

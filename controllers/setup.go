@@ -25,6 +25,10 @@ import (
 // secretRefIndex indexes TokenPolicies by the name of the Secret they reference.
 const secretRefIndex = "spec.abuseIPDB.apiKeySecretRef.name" //nolint:gosec // a field path, not a credential
 
+// The operator's rules. `make manifests` generates them into
+// config/rbac/role.yaml and hack/sync-copies.sh copies them: by default they
+// are granted in a Role per watched namespace; only a chart install told to
+// watch every namespace grants them cluster-wide.
 // +kubebuilder:rbac:groups=policy.tokenguard.io,resources=tokenpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=policy.tokenguard.io,resources=tokenpolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch

@@ -127,28 +127,62 @@ func TestEndToEnd(t *testing.T) {
 	// 2. The kustomize install, server-side.
 	c.k("apply", "--server-side", "-k", filepath.Join(root, "config", "default"))
 	for _, obj := range []string{"deployment/tokenguard -n tg-system", "deployment/tokenguard -n tokenguard-system",
-		"crd/tokenpolicies.policy.tokenguard.io", "clusterrole/tokenguard",
+		"crd/tokenpolicies.policy.tokenguard.io", "role/tokenguard -n tg-system", "rolebinding/tokenguard -n tokenguard-system",
 		"networkpolicy/tokenguard -n tg-system", "poddisruptionbudget/tokenguard -n tokenguard-system"} {
 		c.k(append([]string{"get"}, strings.Fields(obj)...)...)
 	}
+	// Both installs let the operator read Secrets in its own namespace and nowhere else.
+	for _, installNS := range []string{"tg-system", "tokenguard-system"} {
+		user := "system:serviceaccount:" + installNS + ":tokenguard"
+		for _, check := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"list", "secrets", "-n", installNS}, "yes"},
+			{[]string{"patch", "tokenpolicies", "--subresource=status", "-n", installNS}, "yes"},
+			{[]string{"get", "secrets", "-n", "kube-system"}, "no"},
+			{[]string{"list", "secrets", "--all-namespaces"}, "no"},
+		} {
+			out, _ := c.try("", c.kubectl, append([]string{"auth", "can-i", "--as=" + user}, check.args...)...)
+			if got := strings.TrimSpace(out); got != check.want {
+				t.Errorf("%s can-i %v: %s, want %s", user, check.args, got, check.want)
+			}
+		}
+	}
 
-	// 3. The built binary, out of cluster, against the API server.
+	// 3. The built binary, out of cluster, against the API server, with the
+	// identity and the RBAC of the kustomize install's ServiceAccount (RBAC
+	// matches a ServiceAccount subject by user name), watching its namespace.
 	bin := filepath.Join(root, "bin", "tokenguard")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s: run `make build` (make test-e2e does)", bin)
 	}
 	geo := geoiptest.File(t, "country.mmdb", geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))
 	fake := abuseipdbtest.New(t, "e2e-key", abuseipdbtest.SeedScores)
+	sa, err := env.AddUser(envtest.User{Name: "system:serviceaccount:tokenguard-system:tokenguard",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:tokenguard-system"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saConfig, err := sa.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saKubeconfig := filepath.Join(dir, "kubeconfig-sa")
+	if err := os.WriteFile(saKubeconfig, saConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	auth := filepath.Join(dir, "auth.yaml")
 	if err := os.WriteFile(auth, []byte("type: API_KEY\nproperties:\n  header: x-api-key\n  value: e2e-secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	action, probes := freePort(t), freePort(t)
 	var logs bytes.Buffer
-	cmd := exec.Command(bin, "--leader-election-namespace=tg-system", "--action-bind-address="+action,
+	const ns = "tokenguard-system"
+	cmd := exec.Command(bin, "--leader-election-namespace="+ns, "--watch-namespace="+ns, "--action-bind-address="+action,
 		"--health-probe-bind-address="+probes, "--metrics-bind-address="+freePort(t), "--action-auth-config="+auth,
 		"--geoip-database="+geo, "--abuseipdb-url="+fake.URL(), "--geoip-reload-interval=1s")
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+saKubeconfig)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -165,12 +199,16 @@ func TestEndToEnd(t *testing.T) {
 	}()
 	waitReady(t, probes, 30*time.Second)
 
-	// 4. A Secret and the sample policy, with kubectl, until Ready.
+	// 4. A Secret and the sample policy in the watched namespace, with
+	// kubectl, until Ready; a policy in another namespace, which would block
+	// the US, is not seen (step 5 checks a US address is let through).
 	c.k("create", "namespace", "identity")
-	c.k("-n", "identity", "create", "secret", "generic", "abuseipdb", "--from-literal=apiKey=e2e-key")
-	c.k("-n", "identity", "apply", "-f", filepath.Join(root, "config", "samples", "asgardeo-use-case.yaml"))
-	c.k("-n", "identity", "wait", "--for=condition=Ready", "tokenpolicy/asgardeo-use-case", "--timeout=60s")
-	if out := c.k("-n", "identity", "get", "tp"); !strings.Contains(out, "asgardeo-use-case") || !strings.Contains(out, "True") {
+	c.run("apiVersion: policy.tokenguard.io/v1alpha1\nkind: TokenPolicy\nmetadata: {name: unwatched, namespace: identity}\nspec: {geo: {blockedCountries: [US]}}\n",
+		c.kubectl, "apply", "-f", "-")
+	c.k("-n", ns, "create", "secret", "generic", "abuseipdb", "--from-literal=apiKey=e2e-key")
+	c.k("-n", ns, "apply", "-f", filepath.Join(root, "config", "samples", "asgardeo-use-case.yaml"))
+	c.k("-n", ns, "wait", "--for=condition=Ready", "tokenpolicy/asgardeo-use-case", "--timeout=60s")
+	if out := c.k("-n", ns, "get", "tp"); !strings.Contains(out, "asgardeo-use-case") || !strings.Contains(out, "True") {
 		t.Errorf("kubectl get tp:\n%s", out)
 	}
 
@@ -213,22 +251,25 @@ func TestEndToEnd(t *testing.T) {
 		body != `{"actionStatus":"SUCCESS","operations":[{"op":"add","path":"/accessToken/claims/-","value":{"name":"country","value":"US"}}]}` {
 		t.Errorf("low risk: %d %s", code, body)
 	}
+	if out := c.k("-n", "identity", "get", "tp", "unwatched", "-o", "jsonpath={.status}"); out != "" {
+		t.Errorf("policy in an unwatched namespace has status %s", out)
+	}
 	if code, _ := call("205.210.31.51", "wrong"); code != 401 {
 		t.Errorf("wrong key: %d", code)
 	}
 
 	// 6. Change the policy with kubectl: the decision changes within seconds.
-	c.k("-n", "identity", "patch", "tokenpolicy", "asgardeo-use-case", "--type=merge", "-p", `{"spec":{"geo":{"blockedCountries":["KP","US"]}}}`)
+	c.k("-n", ns, "patch", "tokenpolicy", "asgardeo-use-case", "--type=merge", "-p", `{"spec":{"geo":{"blockedCountries":["KP","US"]}}}`)
 	tu.Eventually(t, 10*time.Second, "policy change served", func() error {
 		if _, body := call("205.210.31.51", "e2e-secret"); !strings.Contains(body, "blocked from your region (US)") {
 			return fmt.Errorf("%s", body)
 		}
 		return nil
 	})
-	c.k("-n", "identity", "wait", "--for=jsonpath={.status.observedGeneration}=2", "tokenpolicy/asgardeo-use-case", "--timeout=30s")
+	c.k("-n", ns, "wait", "--for=jsonpath={.status.observedGeneration}=2", "tokenpolicy/asgardeo-use-case", "--timeout=30s")
 
 	// 7. Delete it: gone within seconds.
-	c.k("-n", "identity", "delete", "tokenpolicy", "asgardeo-use-case")
+	c.k("-n", ns, "delete", "tokenpolicy", "asgardeo-use-case")
 	tu.Eventually(t, 10*time.Second, "deletion served", func() error {
 		if _, body := call("175.45.176.0", "e2e-secret"); body != `{"actionStatus":"SUCCESS"}` {
 			return fmt.Errorf("%s", body)

@@ -56,3 +56,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - name: GEOIPUPDATE_DB_DIR
   value: /var/lib/geoip
 {{- end -}}
+
+{{/*
+The namespaces watched, as a JSON list: watchNamespaces, or the release
+namespace alone when it is empty; none (every namespace) with
+watchAllNamespaces.
+*/}}
+{{- define "tokenguard.watchNamespaces" -}}
+{{- if .Values.watchAllNamespaces -}}
+{{- list | toJson -}}
+{{- else -}}
+{{- default (list .Release.Namespace) .Values.watchNamespaces | toJson -}}
+{{- end -}}
+{{- end -}}
