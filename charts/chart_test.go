@@ -120,7 +120,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("probes or resources missing")
 	}
 	for _, a := range []string{"--leader-elect=true", "--action-auth-config=/etc/tokenguard/action-auth/auth.yaml",
-		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--watch-namespace=tg-system"} {
+		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--watch-namespace=tg-system",
+		"--shutdown-drain-period=5s", "--shutdown-timeout=20s"} {
 		if !slices.Contains(c.Args, a) {
 			t.Errorf("args %v lack %s", c.Args, a)
 		}
@@ -238,6 +239,36 @@ func checkBinding(t *testing.T, b *unstructured.Unstructured, kind string) {
 	}
 }
 
+// The shutdown durations reach the binary as flags, in seconds, and the pod's
+// grace period follows its value.
+func TestShutdown(t *testing.T) {
+	cases := map[string]struct {
+		set   []string
+		args  []string
+		grace int64
+	}{
+		"defaults":        {nil, []string{"--shutdown-drain-period=5s", "--shutdown-timeout=20s"}, 30},
+		"integer seconds": {[]string{"shutdown.drainPeriod=10", "shutdown.timeout=40s", "terminationGracePeriodSeconds=60"}, []string{"--shutdown-drain-period=10s", "--shutdown-timeout=40s"}, 60},
+		"no drain":        {[]string{"shutdown.drainPeriod=0s", "shutdown.timeout=29"}, []string{"--shutdown-drain-period=0s", "--shutdown-timeout=29s"}, 30},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ps := render(t, tc.set...).deployment(t).Spec.Template.Spec
+			for _, a := range tc.args {
+				if !slices.Contains(ps.Containers[0].Args, a) {
+					t.Errorf("args %v lack %s", ps.Containers[0].Args, a)
+				}
+			}
+			if ps.TerminationGracePeriodSeconds == nil || *ps.TerminationGracePeriodSeconds != tc.grace {
+				t.Errorf("terminationGracePeriodSeconds %v, want %d", ps.TerminationGracePeriodSeconds, tc.grace)
+			}
+			if c := ps.Containers[0]; c.Lifecycle != nil && c.Lifecycle.PreStop != nil {
+				t.Errorf("preStop hook %+v: tokenguard drains itself", c.Lifecycle.PreStop)
+			}
+		})
+	}
+}
+
 func TestToggles(t *testing.T) {
 	t.Run("no CRDs", func(t *testing.T) {
 		if _, ok := render(t, "crds.enabled=false")["CustomResourceDefinition/tokenpolicies.policy.tokenguard.io"]; ok {
@@ -304,6 +335,9 @@ func TestRefusedValues(t *testing.T) {
 		"tls without secret":         {[]string{"actionEndpoint.tls.enabled=true"}, "actionEndpoint.tls.secretName is required"},
 		"every namespace and a list": {[]string{"watchAllNamespaces=true", "watchNamespaces={team-a}"}, "/watchNamespaces"},
 		"a namespace twice":          {[]string{"watchNamespaces={team-a,team-a}"}, "/watchNamespaces"},
+		"drain in minutes":           {[]string{"shutdown.drainPeriod=1m"}, "/shutdown/drainPeriod"},
+		"shutdown as long as grace":  {[]string{"shutdown.timeout=25s"}, "shutdown.drainPeriod (5s) + shutdown.timeout (25s) must be below terminationGracePeriodSeconds (30)"},
+		"grace shortened":            {[]string{"terminationGracePeriodSeconds=20"}, "must be below terminationGracePeriodSeconds (20)"},
 	}
 	for name, tc := range cases {
 		args := []string{"template", "tg", chart, "--set", "actionEndpoint.auth.existingSecret=a"}

@@ -47,7 +47,7 @@ func decodeAll(t *testing.T, y string) rendered {
 // config/default and the chart (release "tokenguard" in tokenguard-system,
 // defaults) install the same objects with the same content where it matters:
 // RBAC rules and subjects, the container's arguments, ports, probes and
-// security contexts, Services and the PodDisruptionBudget.
+// security contexts, the grace period, Services and the PodDisruptionBudget.
 // Both watch tokenguard-system alone and grant the operator's rules there in a
 // Role: no ClusterRole lets either read Secrets elsewhere.
 func TestKustomizeMatchesChart(t *testing.T) {
@@ -96,6 +96,7 @@ func TestKustomizeMatchesChart(t *testing.T) {
 	same("PodDisruptionBudget/tokenguard-system/tokenguard", "spec", "minAvailable")
 	same("Deployment/tokenguard-system/tokenguard", "spec", "replicas")
 	same("Deployment/tokenguard-system/tokenguard", "spec", "template", "spec", "securityContext")
+	same("Deployment/tokenguard-system/tokenguard", "spec", "template", "spec", "terminationGracePeriodSeconds")
 	same("Deployment/tokenguard-system/tokenguard", "spec", "template", "spec", "volumes")
 	same("CustomResourceDefinition/tokenpolicies.policy.tokenguard.io", "spec")
 	for _, svc := range []string{"Service/tokenguard-system/tokenguard", "Service/tokenguard-system/tokenguard-metrics"} {

@@ -69,3 +69,16 @@ watchAllNamespaces.
 {{- default (list .Release.Namespace) .Values.watchNamespaces | toJson -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+A shutdown duration in whole seconds: "5s", "5" or 5. Called with a list of
+the value's name and the value, so a bad value is named when refused.
+*/}}
+{{- define "tokenguard.seconds" -}}
+{{- $name := index . 0 -}}
+{{- $v := toString (index . 1) -}}
+{{- if not (regexMatch "^[0-9]+s?$" $v) -}}
+{{- fail (printf "%s must be whole seconds, like \"5s\" or 5; got %q" $name $v) -}}
+{{- end -}}
+{{- trimSuffix "s" $v | atoi -}}
+{{- end -}}
