@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tokenguard/tokenguard/internal/engine"
 	"github.com/tokenguard/tokenguard/internal/metrics"
 )
 
@@ -132,8 +133,8 @@ func (a *authenticator) ok(r *http.Request) bool {
 		return ok && uok && pok
 	case AuthBearer:
 		v := r.Header.Get("Authorization")
-		const prefix = "Bearer "
-		if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		const prefix = "Bearer " // the scheme is matched by ASCII case only
+		if len(v) < len(prefix) || !engine.EqualFoldASCII(v[:len(prefix)], prefix) {
 			equal("", a.want[0])
 			return false
 		}

@@ -140,11 +140,12 @@ func headerBytes(r *http.Request) int {
 
 // isJSON reports whether a Content-Type is application/json, with any
 // parameters (charset=UTF-8), without the allocations of mime.ParseMediaType.
+// Media types are ASCII: "application/j\u017fon" (U+017F) is not JSON.
 func isJSON(ct string) bool {
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	return strings.EqualFold(strings.TrimSpace(ct), "application/json")
+	return engine.EqualFoldASCII(strings.TrimSpace(ct), "application/json")
 }
 
 // statusLabels spares the metric label a strconv allocation per call.

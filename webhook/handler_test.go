@@ -98,6 +98,8 @@ func TestBadInput(t *testing.T) {
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request body is larger than 1 MiB."}`},
 		"wrong content type": {http.MethodPost, "text/plain", []byte(`{}`), 400,
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request content type must be JSON."}`},
+		"a content type with U+017F LATIN SMALL LETTER LONG S": {http.MethodPost, "application/j\u017fon", []byte(`{}`), 400,
+			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"The request content type must be JSON."}`},
 		"wrong method": {http.MethodGet, "", nil, 400,
 			`{"actionStatus":"ERROR","errorMessage":"invalid_request","errorDescription":"Only POST is supported."}`},
 		"wrong method with a body": {http.MethodPut, "application/json", tu.JSON(t, tu.Request("175.45.176.0")), 400,
@@ -179,6 +181,9 @@ func TestAuthentication(t *testing.T) {
 			[]string{"Authorization", "Basic YXNnYXJkZW86cHc="}, [][]string{{"Authorization", "Basic YXNnYXJkZW86eA=="}, {"Authorization", "Bearer pw"}, nil}},
 		"BEARER": {webhook.AuthConfig{Type: "BEARER", Properties: map[string]string{"accessToken": "tok"}},
 			[]string{"Authorization", "Bearer tok"}, [][]string{{"Authorization", "Bearer tok2"}, {"Authorization", "tok"}, nil}},
+		// The scheme is matched by ASCII case only (RFC 9110 11.1).
+		"BEARER, scheme in other case": {webhook.AuthConfig{Type: "BEARER", Properties: map[string]string{"accessToken": "tok"}},
+			[]string{"Authorization", "bEARER tok"}, [][]string{{"Authorization", "Bearer\ttok"}, {"Authorization", "Bearertok "}}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
