@@ -5,8 +5,11 @@ package controllers_test
 
 import (
 	"context"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,7 +21,10 @@ import (
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/controllers"
+	"github.com/tokenguard/tokenguard/internal/abuseipdb"
+	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
 	"github.com/tokenguard/tokenguard/internal/app"
+	"github.com/tokenguard/tokenguard/internal/engine"
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
@@ -114,4 +120,79 @@ func TestReconcileDeletedPolicy(t *testing.T) {
 	if _, err := sr.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "gone"}}); err != nil {
 		t.Errorf("status of a deleted policy: %v", err)
 	}
+}
+
+// A policy whose API key AbuseIPDB rejected is Ready=False,
+// AbuseIPDBKeyRejected, with a Warning event, and Compiled again when the
+// pause ends or the Secret is rotated.
+func TestReconcileKeyRejected(t *testing.T) {
+	ctx := context.Background()
+	stand := abuseipdbtest.New(t, "good-key", abuseipdbtest.SeedScores)
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	abuse, err := abuseipdb.New(abuseipdb.Options{BaseURL: stand.URL(), Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(key, ip string) {
+		t.Helper()
+		_, err := abuse.Score(ctx, engine.ScoreQuery{APIKey: policy.Secret(key), IP: netip.MustParseAddr(ip), MaxAgeInDays: 30, TTL: time.Hour})
+		if abuseipdb.KindOf(err) != abuseipdb.KindUnauthorized {
+			t.Fatalf("lookup with %s: %v", key, err)
+		}
+	}
+	tp := newPolicy("ns", "p", `abuseIPDB: {apiKeySecretRef: {name: key, key: apiKey}}`)
+	tp.Generation = 2
+	s := secret("ns", "key", "apiKey", "bad-key")
+	c := fake.NewClientBuilder().WithScheme(app.Scheme()).WithStatusSubresource(&v1alpha1.TokenPolicy{}).WithObjects(s, tp).Build()
+	rec := events.NewFakeRecorder(10)
+	sr := &controllers.StatusReconciler{Client: c, APIReader: c, Recorder: rec, KeyHealth: abuse}
+	req := ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "p"}}
+	step := func(name string, status metav1.ConditionStatus, reason, event string, message ...string) {
+		t.Helper()
+		if _, err := sr.Reconcile(ctx, req); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var got v1alpha1.TokenPolicy
+		if err := c.Get(ctx, req.NamespacedName, &got); err != nil {
+			t.Fatal(err)
+		}
+		cond := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionReady)
+		if cond == nil || cond.Status != status || cond.Reason != reason || cond.ObservedGeneration != 2 {
+			t.Fatalf("%s: status %+v", name, got.Status)
+		}
+		for _, m := range message {
+			if !strings.Contains(cond.Message, m) {
+				t.Errorf("%s: message %q lacks %q", name, cond.Message, m)
+			}
+		}
+		select {
+		case e := <-rec.Events:
+			if event == "" || !strings.HasPrefix(e, event) {
+				t.Errorf("%s: event %q, want %q", name, e, event)
+			}
+		default:
+			if event != "" {
+				t.Errorf("%s: no event, want %q", name, event)
+			}
+		}
+	}
+	step("before any lookup", metav1.ConditionTrue, v1alpha1.ReasonCompiled, "Normal Compiled")
+	lookup("bad-key", "14.102.69.58")
+	rejected := []string{`Secret key key "apiKey" (HTTP 401) at ` + now.UTC().Format(time.RFC3339),
+		"AbuseIPDB checks fail and the policy's onFailure action applies; rotate the Secret",
+		"paused until " + now.Add(5*time.Minute).UTC().Format(time.RFC3339)}
+	step("rejected", metav1.ConditionFalse, v1alpha1.ReasonAbuseIPDBKeyRejected, "Warning AbuseIPDBKeyRejected", rejected...)
+	step("unchanged", metav1.ConditionFalse, v1alpha1.ReasonAbuseIPDBKeyRejected, "")
+	mu.Lock()
+	now = now.Add(5*time.Minute + time.Second)
+	mu.Unlock()
+	step("pause over", metav1.ConditionTrue, v1alpha1.ReasonCompiled, "Normal Compiled")
+	lookup("bad-key", "205.210.31.51")
+	step("rejected again", metav1.ConditionFalse, v1alpha1.ReasonAbuseIPDBKeyRejected, "Warning AbuseIPDBKeyRejected")
+	s.Data["apiKey"] = []byte("good-key")
+	if err := c.Update(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	step("rotated", metav1.ConditionTrue, v1alpha1.ReasonCompiled, "Normal Compiled")
 }

@@ -28,6 +28,11 @@ type StatusReconciler struct {
 	Client    client.Client
 	APIReader client.Reader
 	Recorder  events.EventRecorder
+	// KeyHealth, when set, reports API keys AbuseIPDB rejected: a policy
+	// whose key is paused is Ready=False, AbuseIPDBKeyRejected.
+	KeyHealth KeyHealth
+
+	policyKeys policyKeys
 }
 
 // Reconcile writes the policy's Ready condition, once, and only when it changed.
@@ -53,11 +58,12 @@ func (r *StatusReconciler) evaluate(ctx context.Context, tp *v1alpha1.TokenPolic
 		Reason:             v1alpha1.ReasonCompiled,
 		Message:            "the policy compiled and is served by every replica",
 	}
-	_, err := compiler.Compile(ctx, tp, apiSecretReader{r.APIReader})
+	p, err := compiler.Compile(ctx, tp, apiSecretReader{r.APIReader})
 	var invalid *compiler.InvalidSpecError
 	var secret *compiler.SecretError
 	switch {
 	case err == nil:
+		r.keyRejected(tp, p, &cond)
 	case errors.As(err, &invalid):
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec
 		cond.Message = "the policy cannot be served (its previous version, if any, still is): " + invalid.Error()
@@ -103,5 +109,7 @@ func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.TokenPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// A created, rotated or deleted Secret can change the Ready condition.
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(policiesForSecret(r.Client))).
+		// AbuseIPDB rejecting a key, or its pause ending, changes the Ready condition.
+		WatchesRawSource(r.keyEvents()).
 		Complete(r)
 }

@@ -21,6 +21,9 @@ const (
 	ReasonSecretNotFound = "SecretNotFound"
 	// ReasonSecretInvalid: a referenced Secret key is empty or not usable.
 	ReasonSecretInvalid = "SecretInvalid"
+	// ReasonAbuseIPDBKeyRejected: AbuseIPDB refused the policy's API key (401
+	// or 403) and lookups with it are paused; the policy's onFailure applies.
+	ReasonAbuseIPDBKeyRejected = "AbuseIPDBKeyRejected"
 )
 
 // PolicyMode says whether a policy changes outcomes or only records them.
