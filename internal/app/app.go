@@ -50,6 +50,7 @@ type Options struct {
 	AbuseIPDBRequestTimeout time.Duration
 	AbuseIPDBCacheSize      int
 	AbuseIPDBMaxInFlight    int
+	AbuseIPDBRejectedPause  time.Duration
 
 	// SkipControllerNameValidation lets tests run several managers in one
 	// process; it has no flag.
@@ -93,6 +94,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.AbuseIPDBRequestTimeout, "abuseipdb-request-timeout", 4*time.Second, "Bound on one upstream AbuseIPDB request. It may outlive the call that started it, so the platform's retry finds the score cached.")
 	fs.IntVar(&o.AbuseIPDBCacheSize, "abuseipdb-cache-size", 100000, "Most AbuseIPDB scores kept in memory.")
 	fs.IntVar(&o.AbuseIPDBMaxInFlight, "abuseipdb-max-in-flight", 64, "Most concurrent upstream AbuseIPDB requests; past it new addresses fail fast and onFailure applies.")
+	fs.DurationVar(&o.AbuseIPDBRejectedPause, "abuseipdb-rejected-key-pause", 5*time.Minute, "After AbuseIPDB rejects an API key (401 or 403), how long no request is made with it; its policies' onFailure applies meanwhile. A rotated key is not paused.")
 	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
 	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "Standalone mode: how often policy files and Secret keys are checked for changes.")
@@ -163,6 +165,7 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		c, err := abuseipdb.New(abuseipdb.Options{
 			BaseURL: o.AbuseIPDBURL, CacheSize: o.AbuseIPDBCacheSize,
 			UpstreamTimeout: o.AbuseIPDBRequestTimeout, MaxInFlight: o.AbuseIPDBMaxInFlight, Observe: m.ObserveAbuseIPDB,
+			RejectedKeyPause: o.AbuseIPDBRejectedPause, ObserveKeys: m.ObserveAbuseIPDBKeys,
 		})
 		if err != nil {
 			return nil, err

@@ -73,6 +73,9 @@ func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service,
 	status := &controllers.StatusReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tokenguard"),
 	}
+	if c := svc.abuseIPDB(); c != nil {
+		status.KeyHealth = c
+	}
 	if err := status.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

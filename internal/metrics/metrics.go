@@ -19,6 +19,11 @@ type Metrics struct {
 	SkippedChanges    *prometheus.CounterVec
 	GeoIPBuildTime    *prometheus.GaugeVec
 	PoliciesServed    prometheus.Gauge
+
+	// AbuseIPDBKeyRejections counts pauses of an API key AbuseIPDB refused;
+	// AbuseIPDBRejectedKeys is the number of keys paused now.
+	AbuseIPDBKeyRejections prometheus.Counter
+	AbuseIPDBRejectedKeys  prometheus.Gauge
 }
 
 // New creates the collectors and registers them with reg.
@@ -49,6 +54,14 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tokenguard_abuseipdb_cache_lookups_total",
 			Help: "AbuseIPDB score cache lookups by result (hit or miss).",
 		}, []string{"result"}),
+		AbuseIPDBKeyRejections: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tokenguard_abuseipdb_key_rejections_total",
+			Help: "Times AbuseIPDB rejected an API key (401 or 403) and lookups with it were paused.",
+		}),
+		AbuseIPDBRejectedKeys: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tokenguard_abuseipdb_rejected_keys",
+			Help: "API keys AbuseIPDB rejected whose lookups are paused now; their policies' onFailure applies.",
+		}),
 		SkippedChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenguard_skipped_token_changes_total",
 			Help: "Token changes not sent because the platform would not apply them to that call.",
@@ -63,7 +76,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Decisions, m.PolicyEvaluations, m.Requests, m.RequestDuration,
-		m.AbuseIPDBRequests, m.AbuseIPDBCache, m.SkippedChanges, m.GeoIPBuildTime, m.PoliciesServed)
+		m.AbuseIPDBRequests, m.AbuseIPDBCache, m.AbuseIPDBKeyRejections, m.AbuseIPDBRejectedKeys, m.SkippedChanges, m.GeoIPBuildTime, m.PoliciesServed)
 	return m
 }
 
@@ -74,4 +87,12 @@ func (m *Metrics) ObserveAbuseIPDB(event, result string) {
 		return
 	}
 	m.AbuseIPDBRequests.WithLabelValues(result).Inc()
+}
+
+// ObserveAbuseIPDBKeys adapts the AbuseIPDB client's key hook.
+func (m *Metrics) ObserveAbuseIPDBKeys(rejected bool, pausedKeys int) {
+	if rejected {
+		m.AbuseIPDBKeyRejections.Inc()
+	}
+	m.AbuseIPDBRejectedKeys.Set(float64(pausedKeys))
 }
