@@ -37,6 +37,10 @@ func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
 	g, ctx := errgroup.WithContext(ctx)
 	svc.Watchers(ctx, o, log)
 	go loader.Watch(ctx, o.ReloadInterval)
+	if c := svc.abuseIPDB(); c != nil {
+		// Logs a rejected API key once, not once per call.
+		go (&standalone.KeyReporter{Keys: c, Store: svc.Store, Log: log.WithName("abuseipdb-keys")}).Run(ctx, o.ReloadInterval)
+	}
 	g.Go(func() error { return svc.Server.Start(ctx) })
 	if o.MetricsAddr != "0" && o.MetricsAddr != "" {
 		mux := http.NewServeMux()
