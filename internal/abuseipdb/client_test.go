@@ -426,3 +426,13 @@ func TestKeyEvents(t *testing.T) {
 		t.Errorf("ObserveKeys calls %q", got)
 	}
 }
+
+// With AbuseIPDB switched off there is no client; a nil one is a valid
+// listener source that rejects nothing.
+func TestNilClientKeyHealth(t *testing.T) {
+	var c *abuseipdb.Client
+	if _, ok := c.Rejected(key); ok {
+		t.Error("a nil client rejected a key")
+	}
+	c.Subscribe(func(abuseipdb.KeyEvent) { t.Error("event from a nil client") })()
+}

@@ -10,9 +10,10 @@ import (
 )
 
 // Rejected reports whether AbuseIPDB rejected key and lookups with it are
-// paused, and when and how it was rejected.
+// paused, and when and how it was rejected. A nil client (AbuseIPDB switched
+// off) rejects nothing, so it can be handed to listeners as it is.
 func (c *Client) Rejected(key policy.Secret) (KeyRejection, bool) {
-	if key == "" {
+	if c == nil || key == "" {
 		return KeyRejection{}, false
 	}
 	return c.rejection(FingerprintOf(key))
@@ -22,8 +23,11 @@ func (c *Client) Rejected(key policy.Secret) (KeyRejection, bool) {
 // rejected, pause over, accepted again. fn runs on the goroutine that saw the
 // change (a lookup's or a timer's) and must not block; a listener that does
 // real work hands the event to its own goroutine. Call the returned func to
-// stop.
+// stop. A nil client has nothing to tell.
 func (c *Client) Subscribe(fn func(KeyEvent)) (cancel func()) {
+	if c == nil {
+		return func() {}
+	}
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	id := c.nextSub

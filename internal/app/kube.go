@@ -72,9 +72,7 @@ func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service,
 	}
 	status := &controllers.StatusReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tokenguard"),
-	}
-	if c := svc.abuseIPDB(); c != nil {
-		status.KeyHealth = c
+		KeyHealth: svc.abuseIPDB(),
 	}
 	if err := status.SetupWithManager(mgr); err != nil {
 		return nil, err
