@@ -17,9 +17,9 @@ import (
 	_ "time/tzdata" // access hours need IANA zones even on a distroless image
 
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenguard/tokenguard/internal/app"
+	"github.com/tokenguard/tokenguard/internal/logging"
 )
 
 func main() {
@@ -32,32 +32,34 @@ func run() int {
 	}
 	var o app.Options
 	o.BindFlags(flag.CommandLine)
-	zapOpts := zap.Options{}
-	zapOpts.BindFlags(flag.CommandLine)
+	var logOpts logging.Options
+	logOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
-	log := zap.New(zap.UseFlagOptions(&zapOpts))
+	log := logging.New(logOpts)
 	ctrl.SetLogger(log)
 	if err := o.Validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenguard: invalid options:\n"+err.Error())
 		return 2
 	}
-	ctx := ctrl.SetupSignalHandler()
+	// The first SIGTERM starts the drain; a second one ends it early.
+	stop, hurry := app.SignalContexts()
 	var err error
 	if o.Standalone() {
 		log.Info("starting in standalone mode", "policyFiles", o.PolicyFiles)
-		err = app.RunStandalone(ctx, &o, log)
+		err = app.RunStandalone(stop, hurry, &o, log)
 	} else {
 		cfg, cerr := ctrl.GetConfig()
 		if cerr != nil {
 			fmt.Fprintln(os.Stderr, "tokenguard: no Kubernetes configuration (use --policy-file for standalone mode):", cerr)
 			return 2
 		}
-		err = app.RunKubernetes(ctx, &o, cfg, log)
+		err = app.RunKubernetes(stop, hurry, &o, cfg, log)
 	}
 	if err != nil {
 		log.Error(err, "tokenguard stopped")
 		return 1
 	}
+	log.Info("tokenguard stopped")
 	return 0
 }

@@ -12,11 +12,15 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/compiler"
@@ -33,10 +37,20 @@ type StatusReconciler struct {
 	KeyHealth KeyHealth
 
 	policyKeys policyKeys
+	// Leader, when set, gates the writes: the controller runs on every
+	// replica, and only the one that leads writes. When a replica starts
+	// leading, every policy is reconciled again.
+	Leader *Leader
+
+	leading chan event.GenericEvent
 }
 
 // Reconcile writes the policy's Ready condition, once, and only when it changed.
 func (r *StatusReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if !r.Leader.Leading() {
+		// The leader writes; this replica catches up when it starts leading.
+		return ctrl.Result{}, nil
+	}
 	var tp v1alpha1.TokenPolicy
 	if err := r.Client.Get(ctx, req.NamespacedName, &tp); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -101,8 +115,30 @@ func (r *StatusReconciler) writeStatus(ctx context.Context, tp *v1alpha1.TokenPo
 	return nil
 }
 
-// SetupWithManager runs the controller on the leader only (the default).
+// StartedLeading enqueues every cached policy for a status pass. The
+// Leader's OnChange calls it.
+func (r *StatusReconciler) StartedLeading(ctx context.Context) {
+	var list v1alpha1.TokenPolicyList
+	if err := r.Client.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Info("cannot list policies for a status pass", "error", err.Error())
+		return
+	}
+	for i := range list.Items {
+		tp := &list.Items[i]
+		select {
+		case r.leading <- event.GenericEvent{Object: tp}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// SetupWithManager runs the controller on every replica; Reconcile writes
+// only on the leader (see Leader).
 func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.leading == nil {
+		r.leading = make(chan event.GenericEvent, 64)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("tokenpolicy-status").
 		// Its own status writes do not need another pass.
@@ -111,5 +147,7 @@ func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(policiesForSecret(r.Client))).
 		// AbuseIPDB rejecting a key, or its pause ending, changes the Ready condition.
 		WatchesRawSource(r.keyEvents()).
+		WatchesRawSource(source.Channel(r.leading, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Complete(r)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -77,6 +78,12 @@ type operator struct {
 
 func startOperator(t *testing.T, userAgent, leaseID string, namespaces ...string) *operator {
 	t.Helper()
+	return startOperatorOn(t, cfg, userAgent, leaseID, namespaces...)
+}
+
+// startOperatorOn starts a replica against the API server of restCfg.
+func startOperatorOn(t *testing.T, restCfg *rest.Config, userAgent, leaseID string, namespaces ...string) *operator {
+	t.Helper()
 	auth := filepath.Join(t.TempDir(), "auth.yaml")
 	if err := os.WriteFile(auth, []byte("type: NONE\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -100,7 +107,7 @@ func startOperator(t *testing.T, userAgent, leaseID string, namespaces ...string
 		t.Fatal(err)
 	}
 	svc.Server.Listener = ln
-	c := rest.CopyConfig(cfg)
+	c := rest.CopyConfig(restCfg)
 	c.UserAgent = userAgent
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := app.NewManager(ctx, o, c, svc, log)
@@ -143,3 +150,6 @@ func createNamespace(t *testing.T, prefix string) string {
 	}
 	return ns.Name
 }
+
+// leading reads the replica's tokenguard_leader gauge.
+func leading(o *operator) bool { return promtestutil.ToFloat64(o.svc.Lifecycle.Leader) == 1 }

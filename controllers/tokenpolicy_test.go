@@ -229,11 +229,12 @@ func TestLeaderAndFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	leader := startOperator(t, "tokenguard-leader", ns+"-lease", ns)
-	select {
-	case <-leader.mgr.Elected():
-	case <-time.After(30 * time.Second):
-		t.Fatal("first replica not elected")
-	}
+	testutil.Eventually(t, 30*time.Second, "first replica elected", func() error {
+		if !leading(leader) {
+			return errors.New("tokenguard_leader is 0")
+		}
+		return nil
+	})
 	follower := startOperator(t, "tokenguard-follower", ns+"-lease", ns)
 	for name, op := range map[string]*operator{"leader": leader, "follower": follower} {
 		testutil.Eventually(t, 20*time.Second, name+" ready", func() error {
@@ -246,10 +247,8 @@ func TestLeaderAndFollower(t *testing.T) {
 			return nil
 		})
 	}
-	select {
-	case <-follower.mgr.Elected():
+	if leading(follower) {
 		t.Fatal("the follower was elected while the leader runs")
-	default:
 	}
 	if err := k8sClient.Create(ctx, newPolicy(ns, "after", `networks: {blockedCIDRs: [205.210.31.0/24]}`)); err != nil {
 		t.Fatal(err)

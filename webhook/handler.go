@@ -173,6 +173,9 @@ func decodeProblem(err error) string {
 	}
 }
 
+// notReady is the answer before the first complete snapshot.
+var notReady = errorAnswer(http.StatusInternalServerError, "server_error", "The token policy service is starting and has not loaded its policies yet.")
+
 // Handle decides a decoded call.
 func (h *Handler) Handle(ctx context.Context, req *action.Request) Answer {
 	switch {
@@ -192,6 +195,16 @@ func (h *Handler) Handle(ctx context.Context, req *action.Request) Answer {
 		GrantType: ev.Request.GrantType,
 		Headers:   ev.Request.AdditionalHeaders,
 		Now:       now(),
+	}
+	if !h.Policies.Ready() {
+		// No complete snapshot yet: deciding from a partial one (or none)
+		// would let through calls a policy refuses. ERROR (HTTP 500) makes
+		// the platform refuse the token.
+		if h.Metrics != nil {
+			h.Metrics.Decisions.WithLabelValues("error", "", "not_ready").Inc()
+		}
+		h.Log.Info("token call refused: no complete policy snapshot yet", "requestId", req.RequestID)
+		return notReady
 	}
 	d := h.Engine.Decide(ctx, h.Policies.Load(), &call)
 	var a Answer

@@ -28,6 +28,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/internal/action"
 	"github.com/tokenguard/tokenguard/internal/action/actiontest"
+	"github.com/tokenguard/tokenguard/internal/serve"
 	tu "github.com/tokenguard/tokenguard/internal/testutil"
 	"github.com/tokenguard/tokenguard/webhook"
 )
@@ -42,7 +43,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})
-	srv := &webhook.Server{Listener: ln, Handler: webhook.NewMux(e.handler, auth), Log: logr.Discard(), Ready: ready}
+	srv := &serve.Server{Listener: ln, Handler: webhook.NewMux(e.handler, auth), Log: logr.Discard(), Ready: ready}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
@@ -109,8 +110,8 @@ func TestTLSReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})
-	srv := &webhook.Server{Listener: ln, Handler: webhook.NewMux(e.handler, auth), Log: logr.Discard(), Ready: ready,
-		CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key")}
+	srv := &serve.Server{Listener: ln, Handler: webhook.NewMux(e.handler, auth), Log: logr.Discard(), Ready: ready,
+		CertFile: filepath.Join(dir, "tls.crt"), KeyFile: filepath.Join(dir, "tls.key"), TLSReloadInterval: 50 * time.Millisecond}
 	go func() { _ = srv.Start(t.Context()) }()
 	<-ready
 	peer := func() string {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -23,6 +24,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/geoip"
 	"github.com/tokenguard/tokenguard/internal/metrics"
 	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/serve"
 	"github.com/tokenguard/tokenguard/webhook"
 )
 
@@ -35,6 +37,14 @@ type Options struct {
 
 	MetricsAddr string
 	ProbeAddr   string
+
+	// ShutdownDrainPeriod is how long the endpoints keep serving after
+	// SIGTERM, with readiness failing, before they shut down.
+	ShutdownDrainPeriod time.Duration
+	// ShutdownTimeout bounds the wait for calls in flight after the drain.
+	ShutdownTimeout time.Duration
+	// APIHealthInterval is how often the API server is probed (Kubernetes mode).
+	APIHealthInterval time.Duration
 
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -82,7 +92,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSKeyFile, "action-tls-key-file", "", "TLS private key for the action endpoint.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader to write status. Every replica serves calls regardless.")
+	fs.DurationVar(&o.ShutdownDrainPeriod, "shutdown-drain-period", 5*time.Second, "After SIGTERM, how long readiness fails while the endpoints keep serving (with Connection: close), so that load balancers stop routing here before the listener closes. A second signal ends the drain early.")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "After the drain, how long calls in flight may take to finish. Drain period plus this must stay below the pod's terminationGracePeriodSeconds.")
+	fs.DurationVar(&o.APIHealthInterval, "api-health-interval", 2*time.Second, "Kubernetes mode: how often the API server is probed, to report a stale snapshot and to catch up promptly when it returns.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader to write status. Every replica serves calls regardless, and losing the lease never stops serving.")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "tokenguard.policy.tokenguard.io", "Name of the leader election Lease.")
 	fs.Var(&o.WatchNamespaces, "watch-namespace", "Namespace to watch for TokenPolicies and their Secrets (repeatable; default all).")
@@ -116,6 +129,9 @@ func (o *Options) Validate() error {
 	if o.SecretsDir != "" && len(o.PolicyFiles) == 0 {
 		errs = append(errs, errors.New("--secrets-dir is for standalone mode and needs --policy-file"))
 	}
+	if o.ShutdownDrainPeriod < 0 || o.ShutdownTimeout <= 0 || o.APIHealthInterval <= 0 {
+		errs = append(errs, errors.New("--shutdown-drain-period must not be negative; --shutdown-timeout and --api-health-interval must be positive"))
+	}
 	if o.GeoIPReloadInterval <= 0 || o.ReloadInterval <= 0 || o.ReloadSettle <= 0 {
 		errs = append(errs, errors.New("reload intervals and --reload-settle must be positive"))
 	}
@@ -132,9 +148,13 @@ type Service struct {
 	Geo     *geoip.Resolver
 	Auth    *webhook.Auth
 	Handler *webhook.Handler
-	Server  *webhook.Server
+	Server  *serve.Server
 	// Reloads records the outcome of reloading each watched file.
 	Reloads *metrics.Reloads
+	// Lifecycle has the gauges of start-up, drain, leadership and staleness.
+	Lifecycle *metrics.Lifecycle
+
+	draining atomic.Bool
 }
 
 // NewService builds the request path.
@@ -174,18 +194,22 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 	}
 	store := policy.NewStore()
 	h := &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log.WithName("decision")}
-	return &Service{
-		Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Reloads: metrics.NewReloads(reg),
-		Server: &webhook.Server{
-			Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
-			CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),
-		},
-	}, nil
+	svc := &Service{Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg)}
+	svc.Server = &serve.Server{
+		Name: "action endpoint", Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
+		CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),
+		ShutdownTimeout: o.ShutdownTimeout, Draining: svc.draining.Load, Reloads: svc.Reloads,
+		MaxHeaderBytes: webhook.ServerMaxHeaderBytes,
+	}
+	return svc, nil
 }
 
-// OnSnapshot updates the served-policies gauge.
+// OnSnapshot updates the served-policies and ready gauges.
 func (s *Service) OnSnapshot(snap *policy.Snapshot) {
 	s.Metrics.PoliciesServed.Set(float64(len(snap.Policies)))
+	if s.Store.Ready() {
+		s.Lifecycle.Ready.Set(1)
+	}
 }
 
 // Watchers runs the file watchers (GeoIP databases, auth config) until ctx ends.
@@ -197,9 +221,13 @@ func (s *Service) Watchers(ctx context.Context, o *Options, log logr.Logger) {
 	go s.Auth.Watch(ctx, 10*time.Second, log.WithName("auth"))
 }
 
-// readyz fails until the first complete snapshot exists.
+// readyz fails until the first complete snapshot exists, and from the
+// start of the shutdown drain on.
 func (s *Service) readyz(_ *http.Request) error {
-	if !s.Store.Ready() {
+	switch {
+	case s.draining.Load():
+		return errors.New("shutting down")
+	case !s.Store.Ready():
 		return errors.New("policy snapshot not built yet")
 	}
 	return nil

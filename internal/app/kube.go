@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	crleaderelection "sigs.k8s.io/controller-runtime/pkg/leaderelection"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,9 +37,10 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// NewManager builds the manager with both controllers, the initial sync and
-// the action endpoint. Everything but the status controller runs on every
-// replica; none of it waits for leadership.
+// NewManager builds the manager with the controllers (controllers.Setup) and
+// the action endpoint. Everything runs on every replica; leader election is
+// controllers.Leader's, not the manager's, so that losing the lease never
+// stops a replica from serving.
 func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service, log logr.Logger) (manager.Manager, error) {
 	cacheOpts := cache.Options{}
 	if len(o.WatchNamespaces) > 0 {
@@ -46,40 +49,32 @@ func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service,
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
+	grace := o.ShutdownTimeout + 5*time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme(),
-		Logger:                        log,
-		Cache:                         cacheOpts,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:        o.ProbeAddr,
-		LeaderElection:                o.LeaderElect,
-		LeaderElectionID:              o.LeaderElectionID,
-		LeaderElectionNamespace:       o.LeaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
-		Controller:                    config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
+		Scheme:                  Scheme(),
+		Logger:                  log,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		GracefulShutdownTimeout: &grace,
+		Controller:              config.Controller{SkipNameValidation: &o.SkipControllerNameValidation},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
-	if err := controllers.IndexSecretRefs(ctx, mgr); err != nil {
-		return nil, err
+	var keys controllers.KeyHealth
+	if c := svc.abuseIPDB(); c != nil {
+		keys = c
 	}
-	snap := &controllers.SnapshotReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: svc.Store, OnChange: svc.OnSnapshot,
-	}
-	if err := snap.SetupWithManager(mgr); err != nil {
-		return nil, err
-	}
-	status := &controllers.StatusReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tokenguard"),
-		KeyHealth: svc.abuseIPDB(),
-	}
-	if err := status.SetupWithManager(mgr); err != nil {
-		return nil, err
-	}
-	if err := mgr.Add(&controllers.InitialSync{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Cache: mgr.GetCache(),
-		Store: svc.Store, OnChange: svc.OnSnapshot,
+	if _, err := controllers.Setup(ctx, mgr, controllers.Config{
+		KeyHealth: keys,
+		Store:     svc.Store, OnSnapshot: svc.OnSnapshot, WatchNamespaces: o.WatchNamespaces,
+		LeaderElection: crleaderelection.Options{
+			LeaderElection: o.LeaderElect, LeaderElectionID: o.LeaderElectionID,
+			LeaderElectionNamespace: o.LeaderElectionNamespace, RenewDeadline: 10 * time.Second,
+		},
+		OnLeader: svc.Lifecycle.SetLeader, OnStale: svc.Lifecycle.SetStale,
+		HealthInterval: o.APIHealthInterval, Log: log,
 	}); err != nil {
 		return nil, err
 	}
@@ -95,12 +90,14 @@ func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service,
 	return mgr, nil
 }
 
-// RunKubernetes runs the operator against the cluster in cfg until ctx ends.
-func RunKubernetes(ctx context.Context, o *Options, cfg *rest.Config, log logr.Logger) error {
+// RunKubernetes runs the operator against the cluster in cfg until stop
+// ends and the drain is over.
+func RunKubernetes(stop, hurry context.Context, o *Options, cfg *rest.Config, log logr.Logger) error {
 	svc, err := NewService(o, ctrlmetrics.Registry, log)
 	if err != nil {
 		return err
 	}
+	ctx := svc.Drain(stop, hurry, o.ShutdownDrainPeriod, log)
 	mgr, err := NewManager(ctx, o, cfg, svc, log)
 	if err != nil {
 		return err

@@ -5,9 +5,7 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,11 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tokenguard/tokenguard/internal/serve"
 	"github.com/tokenguard/tokenguard/internal/standalone"
 )
 
-// RunStandalone serves policies from files, without Kubernetes, until ctx ends.
-func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
+// RunStandalone serves policies from files, without Kubernetes, until stop
+// ends and the drain is over.
+func RunStandalone(stop, hurry context.Context, o *Options, log logr.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	svc, err := NewService(o, reg, log)
@@ -31,9 +31,10 @@ func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
 		Log: log.WithName("policy-files"), OnChange: svc.OnSnapshot, AbuseIPDBDisabled: o.AbuseIPDBDisabled,
 		Settle: o.ReloadSettle, Reloads: svc.Reloads,
 	}
-	if err := loader.LoadSettled(ctx); err != nil {
+	if err := loader.LoadSettled(stop); err != nil {
 		return err
 	}
+	ctx := svc.Drain(stop, hurry, o.ShutdownDrainPeriod, log)
 	g, ctx := errgroup.WithContext(ctx)
 	svc.Watchers(ctx, o, log)
 	go loader.Watch(ctx, o.ReloadInterval)
@@ -41,11 +42,11 @@ func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
 		// Logs a rejected API key once, not once per call.
 		go (&standalone.KeyReporter{Keys: c, Store: svc.Store, Log: log.WithName("abuseipdb-keys")}).Run(ctx, o.ReloadInterval)
 	}
-	g.Go(func() error { return svc.Server.Start(ctx) })
+	servers := []*serve.Server{svc.Server}
 	if o.MetricsAddr != "0" && o.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		g.Go(func() error { return serveAux(ctx, o.MetricsAddr, mux) })
+		servers = append(servers, &serve.Server{Name: "metrics", Addr: o.MetricsAddr, Handler: mux, Log: log.WithName("metrics")})
 	}
 	if o.ProbeAddr != "0" && o.ProbeAddr != "" {
 		mux := http.NewServeMux()
@@ -57,27 +58,11 @@ func RunStandalone(ctx context.Context, o *Options, log logr.Logger) error {
 			}
 			_, _ = w.Write([]byte("ok"))
 		})
-		g.Go(func() error { return serveAux(ctx, o.ProbeAddr, mux) })
+		servers = append(servers, &serve.Server{Name: "probes", Addr: o.ProbeAddr, Handler: mux, Log: log.WithName("probes")})
+	}
+	for _, srv := range servers {
+		srv.ShutdownTimeout = o.ShutdownTimeout
+		g.Go(func() error { return srv.Start(ctx) })
 	}
 	return g.Wait()
-}
-
-func serveAux(ctx context.Context, addr string, h http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

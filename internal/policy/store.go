@@ -8,9 +8,11 @@ import (
 	"sync/atomic"
 )
 
-// Store holds the current snapshot. Writers (the controller, the file
-// watcher) serialise on a mutex and publish a fresh immutable snapshot;
-// readers on the request path only load an atomic pointer.
+// Store holds the current snapshot. It has one writer per mode (the snapshot
+// controller, or the file loader), which publishes a fresh immutable snapshot
+// on each change; readers on the request path only load an atomic pointer.
+// Until MarkReady the snapshot is not complete, and the action endpoint
+// answers ERROR instead of deciding from it.
 type Store struct {
 	mu    sync.Mutex
 	byKey map[string]*Policy
@@ -78,17 +80,4 @@ func (s *Store) publish() {
 		ps = append(ps, p)
 	}
 	s.cur.Store(NewSnapshot(ps))
-}
-
-// PutIfAbsent adds p unless a policy with its key is already there, and
-// reports whether it added it.
-func (s *Store) PutIfAbsent(p *Policy) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.byKey[p.Key]; ok {
-		return false
-	}
-	s.byKey[p.Key] = p
-	s.publish()
-	return true
 }
