@@ -1,0 +1,450 @@
+//go:build e2e
+
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/tokenguard/tokenguard/internal/geoip/geoiptest"
+	tu "github.com/tokenguard/tokenguard/internal/testutil"
+	"github.com/tokenguard/tokenguard/webhook"
+)
+
+// The chaos tests run the built binary under steady load on loopback and
+// break what operators break: start-up, SIGTERM, the API server, policy
+// and GeoIP files edited in place. Each scenario reports the calls sent,
+// those that failed (no answer, or not an answer the platform reads), and
+// those let through (SUCCESS for an address a policy blocks); any failure
+// or let-through where the scenario allows none fails the test.
+
+// envtest logs through controller-runtime's logger; keep it quiet.
+func init() { ctrllog.SetLogger(logr.Discard()) }
+
+// blockedIP is in 175.45.176.0/22 (KP in the test GeoIP database), which
+// every chaos policy blocks by network and by country.
+const blockedIP = "175.45.176.1"
+
+const chaosPolicy = `apiVersion: policy.tokenguard.io/v1alpha1
+kind: TokenPolicy
+metadata:
+  name: chaos
+  namespace: default
+spec:
+  clientIP:
+    onMissing: Deny
+  token:
+    maxExpiresInSeconds: 3600
+    decisionClaims: {country: country}
+  geo:
+    blockedCountries: [KP, IR]
+  networks:
+    blockedCIDRs: [175.45.176.0/22]
+`
+
+// outcome of one call.
+type outcome struct {
+	at          time.Time
+	failed      bool // no answer, or not 200 FAILED/SUCCESS
+	letThrough  bool // SUCCESS for the blocked address
+	description string
+}
+
+// loadGen sends the blocked address at a steady rate until stopped.
+type loadGen struct {
+	mu   sync.Mutex
+	out  []outcome
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startLoadGen(t *testing.T, url string, ratePerSecond int) *loadGen {
+	t.Helper()
+	body := tu.JSON(t, tu.Request(blockedIP))
+	g := &loadGen{stop: make(chan struct{})}
+	client := &http.Client{Timeout: 3 * time.Second}
+	const workers = 4
+	interval := time.Second * workers / time.Duration(ratePerSecond)
+	deadline := time.Now().Add(3 * time.Minute) // bounded whatever happens
+	for range workers {
+		g.wg.Go(func() {
+			tick := time.NewTicker(interval)
+			defer tick.Stop()
+			for time.Now().Before(deadline) {
+				select {
+				case <-g.stop:
+					return
+				case <-tick.C:
+				}
+				o := call(client, url, body)
+				g.mu.Lock()
+				g.out = append(g.out, o)
+				g.mu.Unlock()
+			}
+		})
+	}
+	return g
+}
+
+func call(client *http.Client, url string, body []byte) outcome {
+	o := outcome{}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	o.at = time.Now()
+	if err != nil {
+		o.failed, o.description = true, err.Error()
+		return o
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	s := string(b)
+	switch {
+	case resp.StatusCode == 200 && strings.Contains(s, `"actionStatus":"SUCCESS"`):
+		o.letThrough, o.description = true, s
+	case resp.StatusCode == 200 && strings.Contains(s, `"actionStatus":"FAILED"`):
+	default:
+		o.failed, o.description = true, fmt.Sprintf("%d %s", resp.StatusCode, s)
+	}
+	return o
+}
+
+// finish stops the load and returns what happened.
+func (g *loadGen) finish() []outcome {
+	close(g.stop)
+	g.wg.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.out
+}
+
+// tally counts the outcomes within [from, to) (zero times: unbounded).
+func tally(out []outcome, from, to time.Time) (sent, failed, letThrough int, first string) {
+	for _, o := range out {
+		if (!from.IsZero() && o.at.Before(from)) || (!to.IsZero() && !o.at.Before(to)) {
+			continue
+		}
+		sent++
+		if o.failed {
+			failed++
+		}
+		if o.letThrough {
+			letThrough++
+		}
+		if (o.failed || o.letThrough) && first == "" {
+			first = o.description
+		}
+	}
+	return sent, failed, letThrough, first
+}
+
+// report prints one scenario's line and fails on what it must not see.
+func report(t *testing.T, scenario string, sent, failed, letThrough int, first string, failuresAllowed bool) {
+	t.Helper()
+	line := fmt.Sprintf("chaos: %-44s sent %5d  failed %4d  let through %d", scenario, sent, failed, letThrough)
+	fmt.Println(line)
+	if sent == 0 {
+		t.Errorf("%s: no call was sent", scenario)
+	}
+	if letThrough > 0 || (!failuresAllowed && failed > 0) {
+		t.Errorf("%s; first bad answer: %s", line, first)
+	}
+}
+
+// proc is the tokenguard binary running.
+type proc struct {
+	cmd    *exec.Cmd
+	logs   *bytes.Buffer
+	exited chan error
+	action string
+	probes string
+}
+
+func startBinary(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	bin := filepath.Join(tu.RepoRoot(), "bin", "tokenguard")
+	p := &proc{logs: &bytes.Buffer{}, exited: make(chan error, 1), action: freePort(t), probes: freePort(t)}
+	p.cmd = exec.Command(bin, append([]string{"--action-bind-address=" + p.action, "--health-probe-bind-address=" + p.probes,
+		"--metrics-bind-address=0", "--abuseipdb-disabled"}, args...)...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("tokenguard output:\n%s", lastLines(p.logs.String(), 60))
+		}
+	})
+	return p
+}
+
+func (p *proc) url() string { return "http://" + p.action + webhook.Path }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+type chaosFiles struct {
+	dir, auth, policies, policyFile, geo string
+}
+
+func newChaosFiles(t *testing.T) chaosFiles {
+	t.Helper()
+	dir := t.TempDir()
+	f := chaosFiles{dir: dir, auth: filepath.Join(dir, "auth.yaml"), policies: filepath.Join(dir, "policies")}
+	f.policyFile = filepath.Join(f.policies, "chaos.yaml")
+	must(t, os.WriteFile(f.auth, []byte("type: NONE\n"), 0o600))
+	must(t, os.MkdirAll(f.policies, 0o750))
+	must(t, os.WriteFile(f.policyFile, []byte(chaosPolicy), 0o600))
+	f.geo = geoiptest.File(t, "country.mmdb", geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))
+	return f
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Standalone: start-up, a policy file half-written in place, GeoIP files
+// swapped and half-written, and SIGTERM, under load.
+func TestChaosStandalone(t *testing.T) {
+	f := newChaosFiles(t)
+	args := []string{"--action-auth-config=" + f.auth, "--policy-file=" + f.policies, "--geoip-database=" + f.geo,
+		"--reload-interval=100ms", "--reload-settle=1500ms", "--geoip-reload-interval=200ms", "--shutdown-drain-period=2s"}
+
+	// Start-up, three times: load from before the process starts until it
+	// has answered for a while. Refused connections are expected; SUCCESS
+	// never is.
+	for i := range 3 {
+		p := startBinary(t, nil, args...)
+		g := startLoadGen(t, p.url(), 400)
+		waitReady(t, p.probes, 30*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
+		report(t, fmt.Sprintf("standalone start-up #%d", i+1), sent, failed, let, first, true)
+		stopBinary(t, p)
+	}
+
+	p := startBinary(t, nil, args...)
+	waitReady(t, p.probes, 30*time.Second)
+
+	// A policy file rewritten in place by a writer that pauses mid-write for
+	// one second: the partial file (without the blocks) is never served.
+	g := startLoadGen(t, p.url(), 200)
+	time.Sleep(300 * time.Millisecond)
+	for range 3 {
+		fh, err := os.OpenFile(f.policyFile, os.O_WRONLY|os.O_TRUNC, 0o600)
+		must(t, err)
+		half := strings.Index(chaosPolicy, "  geo:")
+		_, err = fh.WriteString(chaosPolicy[:half])
+		must(t, err)
+		time.Sleep(time.Second)
+		_, err = fh.WriteString(chaosPolicy[half:])
+		must(t, err)
+		must(t, fh.Close())
+		time.Sleep(2 * time.Second)
+	}
+	sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
+	report(t, "policy file half-written in place (x3)", sent, failed, let, first, false)
+
+	// GeoIP: the database swapped by rename, then truncated in place (a
+	// copy caught mid-write): the blocked country stays blocked and every
+	// call is answered.
+	g = startLoadGen(t, p.url(), 200)
+	db, err := os.ReadFile(f.geo)
+	must(t, err)
+	tmp := f.geo + ".new"
+	must(t, os.WriteFile(tmp, db, 0o600))
+	must(t, os.Rename(tmp, f.geo))
+	time.Sleep(time.Second)
+	must(t, os.WriteFile(f.geo, db[:len(db)/2], 0o600))
+	time.Sleep(time.Second)
+	must(t, os.WriteFile(tmp, db, 0o600))
+	must(t, os.Rename(tmp, f.geo))
+	time.Sleep(time.Second)
+	sent, failed, let, first = tally(g.finish(), time.Time{}, time.Time{})
+	report(t, "GeoIP file swapped, then half-written", sent, failed, let, first, false)
+
+	// SIGTERM under load: every call during the drain is answered; the
+	// process exits cleanly after it.
+	sigterm(t, p, 2*time.Second, "standalone SIGTERM")
+}
+
+func stopBinary(t *testing.T, p *proc) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Process.Signal(syscall.SIGINT) // a second signal ends the drain
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after two signals")
+	}
+}
+
+// sigterm sends SIGTERM under load and checks the drain.
+func sigterm(t *testing.T, p *proc, drain time.Duration, scenario string) {
+	t.Helper()
+	g := startLoadGen(t, p.url(), 500)
+	time.Sleep(500 * time.Millisecond)
+	at := time.Now()
+	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	var exitErr error
+	select {
+	case exitErr = <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: no exit 30 s after SIGTERM", scenario)
+	}
+	exitedAfter := time.Since(at)
+	out := g.finish()
+	// The drain: from the signal until shortly before its end (the last
+	// calls may meet the closing listener, which the Service no longer
+	// routes to by then).
+	sent, failed, let, first := tally(out, at, at.Add(drain-100*time.Millisecond))
+	report(t, scenario+" (during the drain)", sent, failed, let, first, false)
+	if exitErr != nil {
+		t.Errorf("%s: exit %v", scenario, exitErr)
+	}
+	if exitedAfter < drain {
+		t.Errorf("%s: exited %v after SIGTERM, before the %v drain ended", scenario, exitedAfter, drain)
+	}
+}
+
+// restartableEnv is an envtest control plane whose processes can be killed
+// and started again with their data and certificates.
+func restartableEnv(t *testing.T) (*envtest.Environment, string) {
+	t.Helper()
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(tu.RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: t.TempDir()}
+	env.ControlPlane.APIServer = &envtest.APIServer{CertDir: t.TempDir()}
+	if _, err := env.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	admin, err := env.AddUser(envtest.User{Name: "chaos-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	must(t, os.WriteFile(path, kc, 0o600))
+	return env, path
+}
+
+func pkill(t *testing.T, arg string) {
+	t.Helper()
+	if out, err := exec.Command("pkill", "-KILL", "-f", "--", arg).CombinedOutput(); err != nil {
+		t.Fatalf("pkill %s: %v %s", arg, err, out)
+	}
+}
+
+// Kubernetes mode with leader election on: start-up, the API server and
+// etcd killed for 20 s and started again, a policy change afterwards, and
+// SIGTERM, under load.
+func TestChaosKubernetes(t *testing.T) {
+	env, kubeconfig := restartableEnv(t)
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	c := &cluster{t: t, kubectl: filepath.Join(assets, "kubectl"), kubeconfig: kubeconfig}
+	c.run(chaosPolicy, c.kubectl, "apply", "-f", "-")
+	f := newChaosFiles(t)
+	kenv := []string{"KUBECONFIG=" + kubeconfig}
+	args := []string{"--action-auth-config=" + f.auth, "--geoip-database=" + f.geo, "--leader-election-namespace=default",
+		"--leader-election-id=chaos", "--shutdown-drain-period=2s"}
+
+	for i := range 3 {
+		p := startBinary(t, kenv, args...)
+		g := startLoadGen(t, p.url(), 400)
+		waitReady(t, p.probes, 60*time.Second)
+		time.Sleep(500 * time.Millisecond)
+		sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
+		report(t, fmt.Sprintf("kubernetes start-up #%d", i+1), sent, failed, let, first, true)
+		stopBinary(t, p)
+	}
+
+	p := startBinary(t, kenv, args...)
+	waitReady(t, p.probes, 60*time.Second)
+	tu.Eventually(t, 30*time.Second, "leader", func() error {
+		if !strings.Contains(p.logs.String(), "became the leader") {
+			return fmt.Errorf("not leading yet")
+		}
+		return nil
+	})
+
+	g := startLoadGen(t, p.url(), 100)
+	time.Sleep(500 * time.Millisecond)
+	pkill(t, "--cert-dir="+env.ControlPlane.APIServer.CertDir)
+	pkill(t, "--data-dir="+env.ControlPlane.Etcd.DataDir)
+	_ = env.ControlPlane.APIServer.Stop()
+	_ = env.ControlPlane.Etcd.Stop()
+	time.Sleep(20 * time.Second) // past the 10 s renew deadline
+	select {
+	case err := <-p.exited:
+		t.Fatalf("tokenguard exited during the outage: %v", err)
+	default:
+	}
+	if !strings.Contains(p.logs.String(), "API server unreachable") || !strings.Contains(p.logs.String(), "stopped leading") {
+		t.Error("the outage was not logged (API server unreachable, stopped leading)")
+	}
+	must(t, env.ControlPlane.Etcd.Start())
+	must(t, env.ControlPlane.APIServer.Start())
+	tu.Eventually(t, 30*time.Second, "API server back", func() error {
+		if !strings.Contains(p.logs.String(), "API server reachable again") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
+	report(t, "API server and etcd killed for 20 s", sent, failed, let, first, false)
+
+	// A change after the outage reaches the replica within seconds.
+	start := time.Now()
+	c.run("", c.kubectl, "-n", "default", "patch", "tokenpolicy", "chaos", "--type=merge", "-p", `{"spec":{"networks":{"blockedCIDRs":["175.45.176.0/22","205.210.31.0/24"]}}}`)
+	body := tu.JSON(t, tu.Request("205.210.31.51"))
+	tu.Eventually(t, 10*time.Second, "change after the outage served", func() error {
+		if o := call(http.DefaultClient, p.url(), body); o.letThrough || o.failed {
+			if o.description == "" {
+				return fmt.Errorf("SUCCESS")
+			}
+			return fmt.Errorf("%s", o.description)
+		}
+		return nil
+	})
+	fmt.Printf("chaos: policy change after the outage served in %v\n", time.Since(start).Round(time.Millisecond))
+
+	sigterm(t, p, 2*time.Second, "kubernetes SIGTERM")
+}
