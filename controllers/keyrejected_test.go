@@ -6,14 +6,11 @@ package controllers_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
@@ -30,7 +27,9 @@ func TestAbuseIPDBKeyRejected(t *testing.T) {
 	ctx := context.Background()
 	ns := createNamespace(t, "keyrejected")
 	stand := abuseipdbtest.New(t, "good-key", abuseipdbtest.SeedScores)
-	op := startOperatorWithAbuseIPDB(t, "tokenguard-keyrejected", ns+"-lease", stand.URL(), ns)
+	op := startOperatorWith(t, cfg, func(o *app.Options) {
+		o.AbuseIPDBDisabled, o.AbuseIPDBURL = false, stand.URL()
+	}, "tokenguard-keyrejected", ns+"-lease", ns)
 	s := secret(ns, "abuse", "apiKey", "revoked-key")
 	if err := k8sClient.Create(ctx, s); err != nil {
 		t.Fatal(err)
@@ -71,52 +70,4 @@ func TestAbuseIPDBKeyRejected(t *testing.T) {
 	if got := decide(t, op.url, "103.159.198.178"); !strings.Contains(got, `"FAILED"`) || !strings.Contains(got, "high IP risk") || stand.Calls() != 2 {
 		t.Errorf("call with the rotated key (score 100): %s, upstream requests %d, want 2", got, stand.Calls())
 	}
-}
-
-// startOperatorWithAbuseIPDB is startOperator with AbuseIPDB switched on and
-// pointed at url.
-func startOperatorWithAbuseIPDB(t *testing.T, userAgent, leaseID, url string, namespaces ...string) *operator {
-	t.Helper()
-	auth := filepath.Join(t.TempDir(), "auth.yaml")
-	if err := os.WriteFile(auth, []byte("type: NONE\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o := &app.Options{}
-	o.BindFlags(flagSet())
-	o.ActionAddr, o.MetricsAddr, o.ProbeAddr = "127.0.0.1:0", "0", "0"
-	o.AuthConfigFile, o.LeaderElectionNamespace, o.LeaderElectionID = auth, "default", leaseID
-	o.WatchNamespaces = namespaces
-	o.AbuseIPDBURL = url
-	o.SkipControllerNameValidation = true
-	log := testLogger(t)
-	svc, err := app.NewService(o, newRegistry(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	svc.Server.Ready = ready
-	ln, err := listen()
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc.Server.Listener = ln
-	c := rest.CopyConfig(cfg)
-	c.UserAgent = userAgent
-	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := app.NewManager(ctx, o, c, svc, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	op := &operator{svc: svc, mgr: mgr, cancel: cancel, done: make(chan error, 1), url: "http://" + ln.Addr().String()}
-	go func() { op.done <- mgr.Start(ctx) }()
-	t.Cleanup(op.stop)
-	select {
-	case <-ready:
-	case err := <-op.done:
-		t.Fatalf("manager stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("action endpoint did not start")
-	}
-	return op
 }

@@ -86,6 +86,15 @@ func startOperator(t *testing.T, userAgent, leaseID string, namespaces ...string
 // startOperatorOn starts a replica against the API server of restCfg.
 func startOperatorOn(t *testing.T, restCfg *rest.Config, userAgent, leaseID string, namespaces ...string) *operator {
 	t.Helper()
+	return startOperatorWith(t, restCfg, nil, userAgent, leaseID, namespaces...)
+}
+
+// startOperatorWith is startOperatorOn with configure, when not nil, run on
+// the options after the test defaults are set (AbuseIPDB off, loopback
+// addresses) and before the replica is built, so a test can change one
+// setting without a copy of this wiring.
+func startOperatorWith(t *testing.T, restCfg *rest.Config, configure func(*app.Options), userAgent, leaseID string, namespaces ...string) *operator {
+	t.Helper()
 	auth := filepath.Join(t.TempDir(), "auth.yaml")
 	if err := os.WriteFile(auth, []byte("type: NONE\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -97,6 +106,9 @@ func startOperatorOn(t *testing.T, restCfg *rest.Config, userAgent, leaseID stri
 	o.WatchNamespaces = namespaces
 	o.AbuseIPDBDisabled = true
 	o.SkipControllerNameValidation = true
+	if configure != nil {
+		configure(o)
+	}
 	log := testLogger(t)
 	svc, err := app.NewService(o, newRegistry(), log)
 	if err != nil {
