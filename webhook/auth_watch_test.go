@@ -8,17 +8,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tokenguard/tokenguard/internal/metrics"
+	"github.com/tokenguard/tokenguard/internal/testutil"
 	"github.com/tokenguard/tokenguard/webhook"
 )
 
@@ -120,55 +118,32 @@ func TestAuthWatchReportsFailures(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a.Reloads = metrics.NewReloads(reg)
 	a.Settle = 20 * time.Millisecond
-	var mu sync.Mutex
-	var lines []string
-	log := funcr.New(func(_, args string) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, args)
-	}, funcr.Options{})
-	count := func(s string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, l := range lines {
-			if strings.Contains(l, s) {
-				n++
-			}
-		}
-		return n
-	}
+	var logs testutil.Logs
 	failures := func() float64 {
-		n, err := testutil.GatherAndCount(reg, "tokenguard_reload_failures_total")
-		if err != nil || n != 1 {
+		t.Helper()
+		if n, err := promtestutil.GatherAndCount(reg, "tokenguard_reload_failures_total"); err != nil || n != 1 {
 			t.Fatalf("%d failure series (%v)", n, err)
 		}
-		mfs, _ := reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == "tokenguard_reload_failures_total" {
-				return mf.GetMetric()[0].GetCounter().GetValue()
-			}
-		}
-		return -1
+		return testutil.MetricValue(t, reg, "tokenguard_reload_failures_total", "source", metrics.SourceAuthFile)
 	}
-	go a.Watch(t.Context(), 5*time.Millisecond, log)
+	go a.Watch(t.Context(), 5*time.Millisecond, logs.Logger())
 
 	if err := os.WriteFile(p, []byte("type: BASIC\nproperties: {username: tokenguard}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for count("does not load") == 0 {
+	for logs.Count("does not load") == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("failure not logged")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond) // twenty more checks of the same file
-	if n := count(`"msg"="action auth config changed but does not load; keeping the previous one"`); n != 1 {
+	if n := logs.Count(`"msg"="action auth config changed but does not load; keeping the previous one"`); n != 1 {
 		t.Errorf("failure logged %d times, want once", n)
 	}
-	if n := count(`"error"="action auth config ` + p + `: type BASIC needs properties password"`); n != 1 {
-		t.Errorf("cause logged %d times, want once: %q", n, lines)
+	if n := logs.Count(`"error"="action auth config ` + p + `: type BASIC needs properties password"`); n != 1 {
+		t.Errorf("cause logged %d times, want once: %q", n, logs.Lines())
 	}
 	if n := failures(); n != 1 {
 		t.Errorf("failures = %v, want 1", n)
@@ -181,14 +156,14 @@ func TestAuthWatchReportsFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	const recovered = `"msg"="reload recovered" "source"="auth-file"`
-	for !passes("new-password") || count(recovered) == 0 {
+	for !passes("new-password") || logs.Count(recovered) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the repaired file was not applied, or its recovery not logged")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
-	if n := count(recovered); n != 1 {
+	if n := logs.Count(recovered); n != 1 {
 		t.Errorf("recovery logged %d times, want once", n)
 	}
 	if n := failures(); n != 1 {

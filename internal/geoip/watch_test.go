@@ -4,21 +4,20 @@
 package geoip_test
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tokenguard/tokenguard/internal/geoip"
 	"github.com/tokenguard/tokenguard/internal/geoip/geoiptest"
 	"github.com/tokenguard/tokenguard/internal/metrics"
+	"github.com/tokenguard/tokenguard/internal/testutil"
 )
 
 // A replacement that does not open is counted and logged once, however
@@ -47,50 +46,22 @@ func TestReloadFailuresReported(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var lines []string
-	log := funcr.New(func(_, args string) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, args)
-	}, funcr.Options{})
-	count := func(s string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		n := 0
-		for _, l := range lines {
-			if strings.Contains(l, s) {
-				n++
-			}
-		}
-		return n
-	}
+	var logs testutil.Logs
 	reg := prometheus.NewRegistry()
 	reloads := metrics.NewReloads(reg)
-	go r.Watch(t.Context(), 5*time.Millisecond, log, reloads, nil)
+	go r.Watch(t.Context(), 5*time.Millisecond, logs.Logger(), reloads, nil)
 	metric := func(name string) float64 {
 		t.Helper()
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				m := mf.GetMetric()[0]
-				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
-		}
-		return -1
+		return testutil.MetricValue(t, reg, name, "source", metrics.SourceGeoIP)
 	}
 	eventually := func(what string, ok func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 5s", what)
+		testutil.Eventually(t, 5*time.Second, what, func() error {
+			if !ok() {
+				return errors.New("not yet")
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	eventually("start recorded", func() bool {
 		return metric("tokenguard_reload_last_success_timestamp_seconds") >= float64(start.Unix())
@@ -103,11 +74,11 @@ func TestReloadFailuresReported(t *testing.T) {
 		t.Errorf("failures = %v for one broken file, want 1", n)
 	}
 	const msg = `"msg"="geoip database changed but cannot be opened; keeping the previous one"`
-	if n := count(msg); n != 1 {
+	if n := logs.Count(msg); n != 1 {
 		t.Errorf("failure logged %d times, want once", n)
 	}
-	if n := count(`"error"="geoip database ` + path); n != 1 {
-		t.Errorf("cause logged %d times, want once: %q", n, lines)
+	if n := logs.Count(`"error"="geoip database ` + path); n != 1 {
+		t.Errorf("cause logged %d times, want once: %q", n, logs.Lines())
 	}
 	if c := r.Country(netip.MustParseAddr("14.102.69.58")); c != "IN" {
 		t.Errorf("after a broken replacement: %q", c)
@@ -116,10 +87,10 @@ func TestReloadFailuresReported(t *testing.T) {
 	replace(db("LK"), start)
 	eventually("recovery", func() bool { return r.Country(netip.MustParseAddr("14.102.69.58")) == "LK" })
 	eventually("recovery metric", func() bool { return metric("tokenguard_reload_failing") == 0 })
-	if n := count(`"msg"="reload recovered" "source"="geoip"`); n != 1 {
+	if n := logs.Count(`"msg"="reload recovered" "source"="geoip"`); n != 1 {
 		t.Errorf("recovery logged %d times, want once", n)
 	}
-	if n, err := testutil.GatherAndCount(reg, "tokenguard_reload_failures_total"); err != nil || n != 1 {
+	if n, err := promtestutil.GatherAndCount(reg, "tokenguard_reload_failures_total"); err != nil || n != 1 {
 		t.Errorf("%d failure series, want the geoip one (%v)", n, err)
 	}
 }

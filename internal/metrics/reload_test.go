@@ -7,37 +7,15 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tokenguard/tokenguard/internal/metrics"
+	tu "github.com/tokenguard/tokenguard/internal/testutil"
 )
-
-// lines collects log lines from a funcr logger.
-type lines struct {
-	mu  sync.Mutex
-	all []string
-}
-
-func (l *lines) logger() logr.Logger {
-	return funcr.New(func(_, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.all = append(l.all, args)
-	}, funcr.Options{})
-}
-
-func (l *lines) get() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.all)
-}
 
 // A source that keeps failing with the same error is logged once, a new
 // error and the recovery once each, all at info level (no stack trace); the
@@ -45,8 +23,8 @@ func (l *lines) get() []string {
 func TestReloadReporterLogsOncePerCause(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	r := metrics.NewReloads(reg)
-	var got lines
-	p := r.Reporter(metrics.SourceGeoIP, got.logger())
+	var got tu.Logs
+	p := r.Reporter(metrics.SourceGeoIP, got.Logger())
 	start := float64(time.Now().Unix())
 
 	p.Succeeded()
@@ -66,7 +44,7 @@ func TestReloadReporterLogsOncePerCause(t *testing.T) {
 		`"level"=0 "msg"="geoip database changed but cannot be opened; keeping the previous one" "path"="/db.mmdb" "error"="open /db.mmdb: permission denied"`,
 		`"level"=0 "msg"="reload recovered" "source"="geoip" "previousError"="open /db.mmdb: permission denied"`,
 	}
-	if l := got.get(); !slices.Equal(l, want) {
+	if l := got.Lines(); !slices.Equal(l, want) {
 		t.Errorf("log lines:\n%s\nwant:\n%s", strings.Join(l, "\n"), strings.Join(want, "\n"))
 	}
 	if n := testutil.ToFloat64(r.FailuresForTest(metrics.SourceGeoIP)); n != 4 {
