@@ -242,18 +242,7 @@ func TestChaosStandalone(t *testing.T) {
 	args := []string{"--action-auth-config=" + f.auth, "--policy-file=" + f.policies, "--geoip-database=" + f.geo,
 		"--reload-interval=100ms", "--reload-settle=1500ms", "--geoip-reload-interval=200ms", "--shutdown-drain-period=2s"}
 
-	// Start-up, three times: load from before the process starts until it
-	// has answered for a while. Refused connections are expected; SUCCESS
-	// never is.
-	for i := range 3 {
-		p := startBinary(t, nil, args...)
-		g := startLoadGen(t, p.url(), 400)
-		waitReady(t, p.probes, 30*time.Second)
-		time.Sleep(500 * time.Millisecond)
-		sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
-		report(t, fmt.Sprintf("standalone start-up #%d", i+1), sent, failed, let, first, true)
-		stopBinary(t, p)
-	}
+	startUnderLoad(t, "standalone", 30*time.Second, nil, args...)
 
 	p := startBinary(t, nil, args...)
 	waitReady(t, p.probes, 30*time.Second)
@@ -298,6 +287,23 @@ func TestChaosStandalone(t *testing.T) {
 	// SIGTERM under load: every call during the drain is answered; the
 	// process exits cleanly after it.
 	sigterm(t, p, 2*time.Second, "standalone SIGTERM")
+}
+
+// startUnderLoad starts the binary three times with env and args, each
+// under load from before the process starts until it has answered for a
+// while after turning ready (within ready), and stops it again. Refused
+// connections are expected; SUCCESS never is.
+func startUnderLoad(t *testing.T, mode string, ready time.Duration, env []string, args ...string) {
+	t.Helper()
+	for i := range 3 {
+		p := startBinary(t, env, args...)
+		g := startLoadGen(t, p.url(), 400)
+		waitReady(t, p.probes, ready)
+		time.Sleep(500 * time.Millisecond)
+		sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
+		report(t, fmt.Sprintf("%s start-up #%d", mode, i+1), sent, failed, let, first, true)
+		stopBinary(t, p)
+	}
 }
 
 func stopBinary(t *testing.T, p *proc) {
@@ -386,15 +392,7 @@ func TestChaosKubernetes(t *testing.T) {
 	args := []string{"--action-auth-config=" + f.auth, "--geoip-database=" + f.geo, "--leader-election-namespace=default",
 		"--leader-election-id=chaos", "--shutdown-drain-period=2s"}
 
-	for i := range 3 {
-		p := startBinary(t, kenv, args...)
-		g := startLoadGen(t, p.url(), 400)
-		waitReady(t, p.probes, 60*time.Second)
-		time.Sleep(500 * time.Millisecond)
-		sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
-		report(t, fmt.Sprintf("kubernetes start-up #%d", i+1), sent, failed, let, first, true)
-		stopBinary(t, p)
-	}
+	startUnderLoad(t, "kubernetes", 60*time.Second, kenv, args...)
 
 	p := startBinary(t, kenv, args...)
 	waitReady(t, p.probes, 60*time.Second)
