@@ -46,7 +46,7 @@ type load struct {
 func startLoad(t *testing.T, urls []string, ip string) *load {
 	l := &load{stop: make(chan struct{}), urls: urls, ip: ip, wantStatus: `"actionStatus":"FAILED"`}
 	body := testutil.JSON(t, testutil.Request(ip))
-	client := &http.Client{Timeout: 5 * time.Second}
+	httpClient := &http.Client{Timeout: 5 * time.Second}
 	for _, u := range urls {
 		l.done.Go(func() {
 			for {
@@ -55,7 +55,7 @@ func startLoad(t *testing.T, urls []string, ip string) *load {
 					return
 				case <-time.After(10 * time.Millisecond):
 				}
-				resp, err := client.Post(u+webhook.Path, "application/json", bytes.NewReader(body)) //nolint:noctx // test
+				resp, err := httpClient.Post(u+webhook.Path, "application/json", bytes.NewReader(body)) //nolint:noctx // test
 				got := ""
 				if err != nil {
 					got = err.Error()

@@ -235,13 +235,13 @@ func (a *Auth) check(ctx context.Context, settle time.Duration, rep *metrics.Rel
 		return
 	}
 	sum := sha256.Sum256(b)
-	switch {
-	case sum == a.sum:
+	switch sum {
+	case a.sum:
 		if rep.Failing() {
 			rep.Succeeded() // back to the file in force
 		}
 		return
-	case sum == a.rejected:
+	case a.rejected:
 		return
 	}
 	t := time.NewTimer(settle)

@@ -92,7 +92,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.TLSKeyFile, "action-tls-key-file", "", "TLS private key for the action endpoint.")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; 0 disables it.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address of /healthz and /readyz.")
-	fs.DurationVar(&o.ShutdownDrainPeriod, "shutdown-drain-period", 5*time.Second, "After SIGTERM, how long readiness fails while the endpoints keep serving (with Connection: close), so that load balancers stop routing here before the listener closes. A second signal ends the drain early.")
+	fs.DurationVar(&o.ShutdownDrainPeriod, "shutdown-drain-period", 5*time.Second, "After SIGTERM: how long readiness fails while calls are still answered (with Connection: close), so load balancers stop routing here first. A second signal ends it.")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "After the drain, how long calls in flight may take to finish. Drain period plus this must stay below the pod's terminationGracePeriodSeconds.")
 	fs.DurationVar(&o.APIHealthInterval, "api-health-interval", 2*time.Second, "Kubernetes mode: how often the API server is probed, to report a stale snapshot and to catch up promptly when it returns.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", true, "Elect a leader to write status. Every replica serves calls regardless, and losing the lease never stops serving.")

@@ -10,6 +10,7 @@ package abuseipdbtest
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -62,11 +63,22 @@ func New(t testing.TB, key string, scores map[string]int) *Server {
 
 // NewServer starts a fake outside a test (the load tool); call Stop.
 func NewServer(key string, scores map[string]int) *Server {
+	return NewServerOn(nil, key, scores)
+}
+
+// NewServerOn is NewServer on a listener of the caller's (nil: loopback), for
+// pods that reach the fake on the node's address.
+func NewServerOn(ln net.Listener, key string, scores map[string]int) *Server {
 	s := &Server{Key: key, scores: map[netip.Addr]int{}, RetryAfter: 60, release: make(chan struct{})}
 	for ip, sc := range scores {
 		s.scores[netip.MustParseAddr(ip)] = sc
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	if ln != nil {
+		_ = s.Listener.Close()
+		s.Listener = ln
+	}
+	s.Start()
 	return s
 }
 
