@@ -495,8 +495,8 @@ func checkConfig(t *testing.T, cf *v1.ConfigFile, want imageConfig) {
 	if cf.OS != "linux" || cf.Architecture != runtime.GOARCH {
 		t.Errorf("platform = %s/%s, want linux/%s", cf.OS, cf.Architecture, runtime.GOARCH)
 	}
-	if !cf.Created.Time.Equal(time.Unix(0, 0)) {
-		t.Errorf("created = %v, want the Unix epoch", cf.Created.Time)
+	if !cf.Created.Equal(time.Unix(0, 0)) {
+		t.Errorf("created = %v, want the Unix epoch", cf.Created)
 	}
 	got := imageConfig{entrypoint: cf.Config.Entrypoint, user: cf.Config.User, workingDir: cf.Config.WorkingDir}
 	for p := range cf.Config.ExposedPorts {
