@@ -7,22 +7,17 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tokenguard/tokenguard/internal/geoip/geoiptest"
 	tu "github.com/tokenguard/tokenguard/internal/testutil"
@@ -35,13 +30,6 @@ import (
 // those that failed (no answer, or not an answer the platform reads), and
 // those let through (SUCCESS for an address a policy blocks); any failure
 // or let-through where the scenario allows none fails the test.
-
-// envtest logs through controller-runtime's logger; keep it quiet.
-func init() { ctrllog.SetLogger(logr.Discard()) }
-
-// blockedIP is in 175.45.176.0/22 (KP in the test GeoIP database), which
-// every chaos policy blocks by network and by country.
-const blockedIP = "175.45.176.1"
 
 const chaosPolicy = `apiVersion: policy.tokenguard.io/v1alpha1
 kind: TokenPolicy
@@ -59,115 +47,6 @@ spec:
   networks:
     blockedCIDRs: [175.45.176.0/22]
 `
-
-// outcome of one call.
-type outcome struct {
-	at          time.Time
-	failed      bool // no answer, or not 200 FAILED/SUCCESS
-	letThrough  bool // SUCCESS for the blocked address
-	description string
-}
-
-// loadGen sends the blocked address at a steady rate until stopped.
-type loadGen struct {
-	mu   sync.Mutex
-	out  []outcome
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-func startLoadGen(t *testing.T, url string, ratePerSecond int) *loadGen {
-	t.Helper()
-	body := tu.JSON(t, tu.Request(blockedIP))
-	g := &loadGen{stop: make(chan struct{})}
-	client := &http.Client{Timeout: 3 * time.Second}
-	const workers = 4
-	interval := time.Second * workers / time.Duration(ratePerSecond)
-	deadline := time.Now().Add(3 * time.Minute) // bounded whatever happens
-	for range workers {
-		g.wg.Go(func() {
-			tick := time.NewTicker(interval)
-			defer tick.Stop()
-			for time.Now().Before(deadline) {
-				select {
-				case <-g.stop:
-					return
-				case <-tick.C:
-				}
-				o := call(client, url, body)
-				g.mu.Lock()
-				g.out = append(g.out, o)
-				g.mu.Unlock()
-			}
-		})
-	}
-	return g
-}
-
-func call(client *http.Client, url string, body []byte) outcome {
-	o := outcome{}
-	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	o.at = time.Now()
-	if err != nil {
-		o.failed, o.description = true, err.Error()
-		return o
-	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	s := string(b)
-	switch {
-	case resp.StatusCode == 200 && strings.Contains(s, `"actionStatus":"SUCCESS"`):
-		o.letThrough, o.description = true, s
-	case resp.StatusCode == 200 && strings.Contains(s, `"actionStatus":"FAILED"`):
-	default:
-		o.failed, o.description = true, fmt.Sprintf("%d %s", resp.StatusCode, s)
-	}
-	return o
-}
-
-// finish stops the load and returns what happened.
-func (g *loadGen) finish() []outcome {
-	close(g.stop)
-	g.wg.Wait()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.out
-}
-
-// tally counts the outcomes within [from, to) (zero times: unbounded).
-func tally(out []outcome, from, to time.Time) (sent, failed, letThrough int, first string) {
-	for _, o := range out {
-		if (!from.IsZero() && o.at.Before(from)) || (!to.IsZero() && !o.at.Before(to)) {
-			continue
-		}
-		sent++
-		if o.failed {
-			failed++
-		}
-		if o.letThrough {
-			letThrough++
-		}
-		if (o.failed || o.letThrough) && first == "" {
-			first = o.description
-		}
-	}
-	return sent, failed, letThrough, first
-}
-
-// report prints one scenario's line and fails on what it must not see.
-func report(t *testing.T, scenario string, sent, failed, letThrough int, first string, failuresAllowed bool) {
-	t.Helper()
-	line := fmt.Sprintf("chaos: %-44s sent %5d  failed %4d  let through %d", scenario, sent, failed, letThrough)
-	fmt.Println(line)
-	if sent == 0 {
-		t.Errorf("%s: no call was sent", scenario)
-	}
-	if letThrough > 0 || (!failuresAllowed && failed > 0) {
-		t.Errorf("%s; first bad answer: %s", line, first)
-	}
-}
 
 // proc is the tokenguard binary running.
 type proc struct {
@@ -249,7 +128,7 @@ func TestChaosStandalone(t *testing.T) {
 
 	// A policy file rewritten in place by a writer that pauses mid-write for
 	// one second: the partial file (without the blocks) is never served.
-	g := startLoadGen(t, p.url(), 200)
+	g := startLoad(t, loadSpec{URL: p.url(), Rate: 200})
 	time.Sleep(300 * time.Millisecond)
 	for range 3 {
 		fh, err := os.OpenFile(f.policyFile, os.O_WRONLY|os.O_TRUNC, 0o600)
@@ -269,7 +148,7 @@ func TestChaosStandalone(t *testing.T) {
 	// GeoIP: the database swapped by rename, then truncated in place (a
 	// copy caught mid-write): the blocked country stays blocked and every
 	// call is answered.
-	g = startLoadGen(t, p.url(), 200)
+	g = startLoad(t, loadSpec{URL: p.url(), Rate: 200})
 	db, err := os.ReadFile(f.geo)
 	must(t, err)
 	tmp := f.geo + ".new"
@@ -297,7 +176,7 @@ func startUnderLoad(t *testing.T, mode string, ready time.Duration, env []string
 	t.Helper()
 	for i := range 3 {
 		p := startBinary(t, env, args...)
-		g := startLoadGen(t, p.url(), 400)
+		g := startLoad(t, loadSpec{URL: p.url(), Rate: 400})
 		waitReady(t, p.probes, ready)
 		time.Sleep(500 * time.Millisecond)
 		sent, failed, let, first := tally(g.finish(), time.Time{}, time.Time{})
@@ -320,7 +199,7 @@ func stopBinary(t *testing.T, p *proc) {
 // sigterm sends SIGTERM under load and checks the drain.
 func sigterm(t *testing.T, p *proc, drain time.Duration, scenario string) {
 	t.Helper()
-	g := startLoadGen(t, p.url(), 500)
+	g := startLoad(t, loadSpec{URL: p.url(), Rate: 500})
 	time.Sleep(500 * time.Millisecond)
 	at := time.Now()
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
@@ -403,7 +282,7 @@ func TestChaosKubernetes(t *testing.T) {
 		return nil
 	})
 
-	g := startLoadGen(t, p.url(), 100)
+	g := startLoad(t, loadSpec{URL: p.url(), Rate: 100})
 	time.Sleep(500 * time.Millisecond)
 	pkill(t, "--cert-dir="+env.ControlPlane.APIServer.CertDir)
 	pkill(t, "--data-dir="+env.ControlPlane.Etcd.DataDir)
@@ -434,7 +313,7 @@ func TestChaosKubernetes(t *testing.T) {
 	c.run("", c.kubectl, "-n", "default", "patch", "tokenpolicy", "chaos", "--type=merge", "-p", `{"spec":{"networks":{"blockedCIDRs":["175.45.176.0/22","205.210.31.0/24"]}}}`)
 	body := tu.JSON(t, tu.Request("205.210.31.51"))
 	tu.Eventually(t, 10*time.Second, "change after the outage served", func() error {
-		if o := call(http.DefaultClient, p.url(), body); o.letThrough || o.failed {
+		if o := call(http.DefaultClient, p.url(), body, nil); o.letThrough || o.failed {
 			if o.description == "" {
 				return fmt.Errorf("SUCCESS")
 			}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,59 +26,6 @@ import (
 	tu "github.com/tokenguard/tokenguard/internal/testutil"
 	"github.com/tokenguard/tokenguard/webhook"
 )
-
-type cluster struct {
-	t          *testing.T
-	kubectl    string
-	kubeconfig string
-}
-
-// run runs a command, feeding stdin, and fails the test on error.
-func (c *cluster) run(stdin string, name string, args ...string) string {
-	c.t.Helper()
-	out, err := c.try(stdin, name, args...)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-func (c *cluster) try(stdin string, name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
-}
-
-func (c *cluster) k(args ...string) string { c.t.Helper(); return c.run("", c.kubectl, args...) }
-
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// waitReady polls /readyz on the probe address until it answers 200.
-func waitReady(t *testing.T, probes string, timeout time.Duration) {
-	t.Helper()
-	tu.Eventually(t, timeout, "readyz", func() error {
-		resp, err := http.Get("http://" + probes + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz %d", resp.StatusCode)
-		}
-		return nil
-	})
-}
 
 func TestEndToEnd(t *testing.T) {
 	root := tu.RepoRoot()
