@@ -74,6 +74,14 @@ test-e2e: envtest helm build geoip ## Install manifests on a real API server and
 dev-cluster: envtest helm build ## Start a local kube-apiserver and etcd with the CRD installed and print a kubeconfig.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go run ./hack/devcluster
 
+.PHONY: cluster
+cluster: envtest cluster-tools ## Start a real single-node cluster (kubelet, containerd; needs root) and print its kubeconfig.
+	@hack/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## Stop the cluster of make cluster and restore the machine (processes, mounts, network, sysctls).
+	@hack/cluster/down.sh
+
 .PHONY: fuzz
 fuzz: ## Fuzz the request decoder (FUZZTIME=30s by default).
 	go test ./webhook -run '^$$' -fuzz FuzzServeHTTP -fuzztime $${FUZZTIME:-30s}
@@ -118,6 +126,10 @@ image: build geoip ## Build bin/images/tokenguard.tar: the Dockerfile's image, w
 .PHONY: envtest
 envtest: ## Build kube-apiserver, etcd and kubectl from source into bin/k8s/ (cached).
 	@hack/build-k8s-tools.sh envtest >/dev/null
+
+.PHONY: cluster-tools
+cluster-tools: ## Build kubelet, kube-scheduler, kube-controller-manager and kube-proxy from source into bin/k8s/ (cached).
+	@hack/build-k8s-tools.sh cluster >/dev/null
 
 .PHONY: helm
 helm: ## Build helm from source into bin/ (cached).
