@@ -20,7 +20,13 @@ for name in "$@"; do
 	[[ -r $RUN/$name ]] || die "no component $name in $STATE (make cluster)"
 done
 case $action in
-stop) stop "$@" ;;
+stop)
+	# etcd last: the API server waits for it on its way out.
+	others=()
+	for name in "$@"; do [[ $name == etcd ]] || others+=("$name"); done
+	((${#others[@]} == 0)) || stop "${others[@]}"
+	((${#others[@]} == $#)) || stop etcd
+	;;
 start)
 	for name in "$@"; do
 		if ours "$name" >/dev/null; then log "$name is already running"; else start "$name"; fi

@@ -1,7 +1,7 @@
 # Shared by up.sh, down.sh, load-image.sh and component.sh: where the local
 # cluster keeps its files and how its processes are told apart from everyone
 # else's.
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
@@ -85,26 +85,28 @@ start_time() {
 # alive PID START: the process that had START as its start time still runs.
 alive() { [[ $(start_time "$1") == "$2" ]]; }
 
-# ours NAME: the PID recorded in pids/NAME while that process is still the
-# one we started; fails otherwise.
+# ours NAME: the PID in pids/NAME while that process is still the one
+# started from run/NAME: same command line (a reused PID has another). The
+# file holds the PID alone, so tests that restart a component write it too.
 ours() {
-	local f=$PIDS/$1 pid st
-	[[ -r $f ]] || return 1
-	read -r pid st <"$f" || return 1
-	[[ $pid =~ ^[0-9]+$ ]] && alive "$pid" "$st" || return 1
+	local pid
+	[[ -r $PIDS/$1 && -r $RUN/$1 ]] || return 1
+	read -r pid _ <"$PIDS/$1" || return 1
+	[[ $pid =~ ^[0-9]+$ ]] && start_time "$pid" >/dev/null || return 1
+	[[ $(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) == "$(cat "$RUN/$1")" ]] || return 1
 	echo "$pid"
 }
 
 # start NAME: runs the command line up.sh wrote to run/NAME in the background,
 # in its own session (a closed terminal or Ctrl-C elsewhere does not reach
 # it), with no inherited descriptors (a caller reading our output through a
-# pipe is not held open), logging to logs/NAME.log; records pid and start time.
+# pipe is not held open), logging to logs/NAME.log; records its PID.
 start() {
 	local name=$1
 	local -a argv
 	mapfile -t argv <"$RUN/$name"
 	(
-		for fd in /proc/$BASHPID/fd/*; do
+		for fd in "/proc/$BASHPID/fd"/*; do
 			fd=${fd##*/}
 			if ((fd > 2)); then eval "exec $fd>&-"; fi
 		done
@@ -113,9 +115,7 @@ start() {
 		umask 022
 		exec setsid "${argv[@]}" </dev/null >>"$LOGS/$name.log" 2>&1
 	) &
-	local pid=$! st
-	st=$(start_time "$pid") || die "$name exited at once; see $LOGS/$name.log"
-	echo "$pid $st" >"$PIDS/$name"
+	echo "$!" >"$PIDS/$name"
 }
 
 # stop NAMES...: SIGTERM to each of our processes, SIGKILL to those still
