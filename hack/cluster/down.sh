@@ -23,10 +23,10 @@ have() { command -v "$1" >/dev/null; }
 
 # --- processes -----------------------------------------------------------------
 
-# The clients of the API server, and it, in parallel: the kubelet must be
-# gone before the pods, or it starts them again; etcd goes last, or the API
-# server waits for it on its way out.
-[[ -d $PIDS ]] && stop kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver
+# The kubelet goes before the pods, or it starts them again; the pods before
+# the API server, whose graceful shutdown waits for their open watches; etcd
+# after it, or the API server waits for etcd on its way out.
+[[ -d $PIDS ]] && stop kube-proxy kubelet kube-scheduler kube-controller-manager
 
 # The pods' processes: everything in our cgroup parent, in any hierarchy.
 pod_procs() {
@@ -41,6 +41,7 @@ for pid in $(pod_procs); do
 done
 kill_procs "${procs[@]}"
 
+[[ -d $PIDS ]] && stop kube-apiserver
 [[ -d $PIDS ]] && stop containerd etcd
 
 # containerd's shims outlive it by design; ours are the ones that name our

@@ -418,7 +418,7 @@ wait_for "containerd is up" 30 ctr_k8s version
 
 # The sandbox image: our own pause program (nothing can be pulled here).
 if [[ ! -s $STATE/images/pause.tar ]]; then
-	(cd "$root" && go run ./hack/image pause --tag tokenguard.local/pause:1 --out "$STATE/images/pause.tar") >&2
+	(cd "$root" && GOFLAGS=-buildvcs=false go run ./hack/image pause --tag tokenguard.local/pause:1 --out "$STATE/images/pause.tar") >&2
 fi
 ctr_k8s images import "$STATE/images/pause.tar" >&2
 
