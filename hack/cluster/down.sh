@@ -49,7 +49,7 @@ kill_procs "${procs[@]}"
 shim_ids=()
 procs=()
 for d in /proc/[0-9]*; do
-	cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+	cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
 	[[ $cmd == *containerd-shim*" -address $CONTAINERD_SOCK "* ]] || continue
 	pid=${d#/proc/}
 	st=$(start_time "$pid") || continue

@@ -93,7 +93,7 @@ ours() {
 	[[ -r $PIDS/$1 && -r $RUN/$1 ]] || return 1
 	read -r pid _ <"$PIDS/$1" || return 1
 	[[ $pid =~ ^[0-9]+$ ]] && start_time "$pid" >/dev/null || return 1
-	[[ $(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) == "$(cat "$RUN/$1")" ]] || return 1
+	[[ $(tr '\0' '\n' 2>/dev/null <"/proc/$pid/cmdline") == "$(cat "$RUN/$1")" ]] || return 1
 	echo "$pid"
 }
 
