@@ -118,7 +118,8 @@ for s in "${SYSCTLS[@]}"; do
 	v=$(sysctl -n "$s" 2>/dev/null) && printf '%s=%s\n' "$s" "$v"
 done >"$STATE/sysctls"
 nft list tables >"$STATE/nft-tables" 2>/dev/null || true
-nfacct list 2>/dev/null | sed -n 's/.*name = \([^ ;]*\).*/\1/p' >"$STATE/nfacct" || true
+# nfacct lists "{ pkts = N, bytes = N } = NAME;".
+nfacct list 2>/dev/null | sed -n 's/.*= \([^ ;]*\);.*/\1/p' >"$STATE/nfacct" || true
 
 # --- egress guard --------------------------------------------------------------
 
