@@ -70,6 +70,13 @@ test: envtest helm ## Run all tests: unit, HTTP, chart renders, envtest (real ku
 test-e2e: envtest helm build geoip ## Install manifests on a real API server and run the built binary against it.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -tags e2e -count=1 -v ./hack/e2e/
 
+.PHONY: test-cluster
+test-cluster: envtest helm cluster-tools image ## On a real single-node cluster (make cluster): the chart's pods installed, rolled, killed and drained under load. Needs root.
+	@hack/cluster/up.sh >/dev/null
+	hack/cluster/load-image.sh $(BIN)/images/tokenguard.tar
+	rc=0; KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -tags cluster -count=1 -v -timeout 20m -run TestCluster ./hack/e2e/ || rc=$$?; \
+	if [ -z "$$KEEP_CLUSTER" ]; then hack/cluster/down.sh; fi; exit $$rc
+
 .PHONY: dev-cluster
 dev-cluster: envtest helm build ## Start a local kube-apiserver and etcd with the CRD installed and print a kubeconfig.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go run ./hack/devcluster
