@@ -219,8 +219,9 @@ func TestWatchNamespaces(t *testing.T) {
 			if lease == nil || r["RoleBinding/tg-system/tg-tokenguard-leader-election"] == nil {
 				t.Fatalf("no leader-election Role and RoleBinding in tg-system: %v", r.kinds())
 			}
-			if res, _, _ := unstructured.NestedSlice(lease.Object, "rules"); len(res) != 1 || fmt.Sprint(res[0]) !=
-				"map[apiGroups:[coordination.k8s.io] resources:[leases] verbs:[get list watch create update patch delete]]" {
+			if res, _, _ := unstructured.NestedSlice(lease.Object, "rules"); fmt.Sprint(res) !=
+				"[map[apiGroups:[coordination.k8s.io] resources:[leases] verbs:[get list watch create update patch delete]] "+
+					"map[apiGroups:[] resources:[events] verbs:[create patch]]]" {
 				t.Errorf("leader-election rules %v", res)
 			}
 		})
