@@ -249,7 +249,10 @@ func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult
 		if p.OnMissingIP == policy.Deny {
 			return deny(r, policy.CauseMissingClientIP)
 		}
-		return r
+		// Allowed without an address: the address-based checks (networks,
+		// countries, AbuseIPDB) are skipped, the rules that need none still
+		// hold. No risk was judged, so onlyWhenRisky hours do not apply.
+		return accessHours(st, p, r, false)
 	}
 	d.IP, d.SentIP = ip, netip.Addr{}
 	if st.sent != ip {
@@ -282,6 +285,12 @@ func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult
 			return deny(r, cause)
 		}
 	}
+	return accessHours(st, p, r, risky)
+}
+
+// accessHours applies the policy's access hours to r: outside them the call
+// is denied or its token shortened.
+func accessHours(st *state, p *policy.Policy, r PolicyResult, risky bool) PolicyResult {
 	if h := p.AccessHours; h != nil && (!h.OnlyWhenRisky || risky) && !h.Inside(st.call.Now) {
 		if h.Outside == policy.Deny {
 			return deny(r, policy.CauseOutsideAccessHours)

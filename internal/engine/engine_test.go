@@ -175,6 +175,23 @@ func TestRules(t *testing.T) {
 			call:    call("", workHours),
 			expires: 600,
 		},
+		"missing IP with onMissing Allow still denies outside access hours": {
+			specs: map[string]string{"p": `{clientIP: {onMissing: Allow}, geo: {blockedCountries: [KP]},
+				accessHours: {timeZone: UTC, windows: [{start: "09:00", end: "17:00"}], outside: {action: Deny}}}`},
+			call: call("", night),
+			deny: true, cause: policy.CauseOutsideAccessHours, policy: "default/p",
+		},
+		"missing IP with onMissing Allow still shortens outside access hours": {
+			specs: map[string]string{"p": `{clientIP: {onMissing: Allow},
+				accessHours: {timeZone: UTC, windows: [{start: "09:00", end: "17:00"}], outside: {action: Shorten, expiresInSeconds: 300}}}`},
+			call:    call("", night),
+			expires: 300,
+		},
+		"missing IP: hours only for risky calls do not apply, no risk was judged": {
+			specs: map[string]string{"p": `{clientIP: {onMissing: Allow}, abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, shorten: {scoreAtLeast: 25, expiresInSeconds: 900}},
+				accessHours: {timeZone: UTC, windows: [{start: "09:00", end: "17:00"}], outside: {action: Deny}, onlyWhenRisky: true}}`},
+			call: call("", night),
+		},
 		"NAT64 well-known prefix is judged by its IPv4 for networks": {
 			specs: map[string]string{"p": `networks: {blockedCIDRs: [175.45.176.0/24]}`},
 			call:  call("64:ff9b::175.45.176.1", workHours),
