@@ -60,7 +60,7 @@ verify: manifests generate ## Fail when generated files are stale or go.mod is u
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint.
-	$(GOLANGCI_LINT) run --build-tags e2e ./...
+	$(GOLANGCI_LINT) run --build-tags e2e,cluster ./...
 
 .PHONY: test
 test: envtest helm ## Run all tests: unit, HTTP, chart renders, envtest (real kube-apiserver and etcd).
