@@ -22,16 +22,10 @@ import (
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
-// KeyHealth is what the status controller asks of the AbuseIPDB client
-// (*abuseipdb.Client): whether AbuseIPDB rejected a policy's API key, and
-// when that may have changed.
-type KeyHealth interface {
-	// Rejected reports whether lookups with key are paused after a 401 or 403.
-	Rejected(key policy.Secret) (abuseipdb.KeyRejection, bool)
-	// Subscribe calls fn, which must not block, after each change of what
-	// Rejected says about a key.
-	Subscribe(fn func(abuseipdb.KeyEvent)) (cancel func())
-}
+// KeyHealth is what the status controller asks of the AbuseIPDB client:
+// whether AbuseIPDB rejected a policy's API key, and when that may have
+// changed.
+type KeyHealth = abuseipdb.KeyHealth
 
 // policyKeys remembers which API key (by fingerprint) each policy used when
 // it was last evaluated, so that a key event wakes only the policies that

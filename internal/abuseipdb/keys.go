@@ -9,6 +9,19 @@ import (
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
+// KeyHealth is what listeners ask of the client about API keys: whether
+// AbuseIPDB rejected a key (lookups with it are paused after a 401 or 403),
+// and a notification after each change of that. The status controller and
+// standalone mode's key reporter use it; *Client implements it.
+type KeyHealth interface {
+	Rejected(key policy.Secret) (KeyRejection, bool)
+	// Subscribe calls fn, which must not block, after each change of what
+	// Rejected says about a key.
+	Subscribe(fn func(KeyEvent)) (cancel func())
+}
+
+var _ KeyHealth = (*Client)(nil)
+
 // Rejected reports whether AbuseIPDB rejected key and lookups with it are
 // paused, and when and how it was rejected. A nil client (AbuseIPDB switched
 // off) rejects nothing, so it can be handed to listeners as it is.

@@ -13,11 +13,8 @@ import (
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
-// KeyHealth is what KeyReporter asks of the AbuseIPDB client (*abuseipdb.Client).
-type KeyHealth interface {
-	Rejected(key policy.Secret) (abuseipdb.KeyRejection, bool)
-	Subscribe(fn func(abuseipdb.KeyEvent)) (cancel func())
-}
+// KeyHealth is what KeyReporter asks of the AbuseIPDB client.
+type KeyHealth = abuseipdb.KeyHealth
 
 // KeyReporter is standalone mode's stand-in for the AbuseIPDBKeyRejected
 // condition: it logs once when AbuseIPDB rejects the API key a policy uses,
