@@ -366,6 +366,11 @@ argv kube-apiserver "$ASSETS/kube-apiserver" \
 	--service-account-issuer https://kubernetes.default.svc.cluster.local \
 	--service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
 	--allow-privileged=true --profiling=false
+# --node-monitor-grace-period 5m: with one node and one API server, a control
+# plane stopped for longer than the default 50 s returns to a node lease that
+# looks stale; the node lifecycle controller then marks the node unknown and
+# its pods not Ready, emptying every Service until the kubelet reports again.
+# The outage tests stop the control plane for 60 s; the node itself is fine.
 argv kube-controller-manager "$ASSETS/kube-controller-manager" \
 	--kubeconfig "$STATE/kube-controller-manager.kubeconfig" --bind-address 127.0.0.1 \
 	--cluster-cidr "$CLUSTER_CIDR" --allocate-node-cidrs --node-cidr-mask-size 24 \
@@ -373,7 +378,8 @@ argv kube-controller-manager "$ASSETS/kube-controller-manager" \
 	--service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
 	--cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
 	--use-service-account-credentials --leader-elect=false \
-	--flex-volume-plugin-dir "$STATE/kubelet/volume-plugins" --profiling=false
+	--flex-volume-plugin-dir "$STATE/kubelet/volume-plugins" --profiling=false \
+	--node-monitor-grace-period 5m
 argv kube-scheduler "$ASSETS/kube-scheduler" --config "$STATE/kube-scheduler.yaml" \
 	--bind-address 127.0.0.1 --profiling=false
 argv containerd containerd --config "$STATE/containerd/config.toml"
