@@ -49,13 +49,6 @@ type APIHealth struct {
 // NeedLeaderElection is false: every replica serves, so every replica must know.
 func (h *APIHealth) NeedLeaderElection() bool { return false }
 
-// Stale reports whether the API server is unreachable, and since when.
-func (h *APIHealth) Stale() (bool, time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.stale, h.since
-}
-
 // CatchingUp reports whether the cache may be behind the API server: during
 // an outage and for CatchUpFor after it.
 func (h *APIHealth) CatchingUp() bool {

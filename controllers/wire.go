@@ -40,23 +40,15 @@ type Config struct {
 	Log            logr.Logger
 }
 
-// Controllers are the parts Setup added to the manager.
-type Controllers struct {
-	Snapshot *SnapshotReconciler
-	Status   *StatusReconciler
-	Leader   *Leader // nil without leader election
-	Health   *APIHealth
-}
-
 // Setup adds everything TokenGuard runs against the API server to mgr: the
 // Secret reference index, the snapshot controller and the first-snapshot
 // gate (every replica), the status controller (writes on the leader only),
 // the leader elector, and the API server health probe with its catch-up.
 // The manager itself must run without leader election: losing a lease must
 // never stop a replica from serving.
-func Setup(ctx context.Context, mgr ctrl.Manager, c Config) (*Controllers, error) {
+func Setup(ctx context.Context, mgr ctrl.Manager, c Config) error {
 	if err := IndexSecretRefs(ctx, mgr); err != nil {
-		return nil, err
+		return err
 	}
 	snap := &SnapshotReconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: c.Store, OnChange: c.OnSnapshot,
@@ -64,14 +56,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) (*Controllers, error
 	}
 	status := &StatusReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tokenguard"),
 		KeyHealth: c.KeyHealth}
-	out := &Controllers{Snapshot: snap, Status: status}
 
 	if c.LeaderElection.LeaderElection {
 		lock, err := crleaderelection.NewResourceLock(mgr.GetConfig(), mgr, c.LeaderElection)
 		if err != nil {
-			return nil, fmt.Errorf("leader election: %w", err)
+			return fmt.Errorf("leader election: %w", err)
 		}
-		out.Leader = &Leader{Lock: lock, Log: c.Log.WithName("leader-election"), OnChange: func(leading bool) {
+		leader := &Leader{Lock: lock, Log: c.Log.WithName("leader-election"), OnChange: func(leading bool) {
 			if leading {
 				go status.StartedLeading(ctx)
 			}
@@ -79,9 +70,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) (*Controllers, error
 				c.OnLeader(leading)
 			}
 		}}
-		status.Leader = out.Leader
-		if err := mgr.Add(out.Leader); err != nil {
-			return nil, err
+		status.Leader = leader
+		if err := mgr.Add(leader); err != nil {
+			return err
 		}
 	} else if c.OnLeader != nil {
 		c.OnLeader(true)
@@ -89,9 +80,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) (*Controllers, error
 
 	dc, err := discovery.NewDiscoveryClientForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out.Health = &APIHealth{
+	health := &APIHealth{
 		Probe: func(ctx context.Context) error {
 			return dc.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
 		},
@@ -100,21 +91,21 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) (*Controllers, error
 		OnStale:  c.OnStale,
 		Log:      c.Log.WithName("api-health"),
 	}
-	snap.FreshReads = out.Health.CatchingUp
+	snap.FreshReads = health.CatchingUp
 
 	if err := snap.SetupWithManager(mgr); err != nil {
-		return nil, err
+		return err
 	}
 	if err := status.SetupWithManager(mgr); err != nil {
-		return nil, err
+		return err
 	}
 	for _, r := range []interface {
 		Start(context.Context) error
 		NeedLeaderElection() bool
-	}{snap.sync, out.Health} {
+	}{snap.sync, health} {
 		if err := mgr.Add(r); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -66,7 +66,7 @@ func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service,
 	if c := svc.abuseIPDB(); c != nil {
 		keys = c
 	}
-	if _, err := controllers.Setup(ctx, mgr, controllers.Config{
+	if err := controllers.Setup(ctx, mgr, controllers.Config{
 		KeyHealth: keys,
 		Store:     svc.Store, OnSnapshot: svc.OnSnapshot, WatchNamespaces: o.WatchNamespaces,
 		LeaderElection: crleaderelection.Options{

@@ -61,11 +61,10 @@ func (l *Lifecycle) SetStale(stale bool, since time.Time) {
 }
 
 // SetLeader records whether this replica leads.
-func (l *Lifecycle) SetLeader(leading bool) { l.Leader.Set(b2f(leading)) }
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
+func (l *Lifecycle) SetLeader(leading bool) {
+	if leading {
+		l.Leader.Set(1)
+		return
 	}
-	return 0
+	l.Leader.Set(0)
 }

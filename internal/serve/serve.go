@@ -36,9 +36,6 @@ type Server struct {
 	// CertFile and KeyFile enable TLS; renewed files are picked up without a
 	// restart (see TLSReloader).
 	CertFile, KeyFile string
-	// TLS, when set with CertFile and KeyFile, watches them; it is built by
-	// Start otherwise.
-	TLS *TLSReloader
 	// TLSReloadInterval is how often the TLS files are checked (default 10s).
 	TLSReloadInterval time.Duration
 	// Reloads, when set, records TLS reloads under the "tls" source.
@@ -94,13 +91,10 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 	}
 	if s.CertFile != "" || s.KeyFile != "" {
-		r := s.TLS
-		if r == nil {
-			var err error
-			if r, err = NewTLSReloader(s.CertFile, s.KeyFile, s.Reloads.Reporter(metrics.SourceTLS, s.Log)); err != nil {
-				_ = ln.Close()
-				return fmt.Errorf("%s TLS: %w", s.name(), err)
-			}
+		r, err := NewTLSReloader(s.CertFile, s.KeyFile, s.Reloads.Reporter(metrics.SourceTLS, s.Log))
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("%s TLS: %w", s.name(), err)
 		}
 		go r.Watch(ctx, s.TLSReloadInterval)
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
