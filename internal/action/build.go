@@ -6,12 +6,12 @@ package action
 import (
 	"bytes"
 	"encoding/json"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/tokenguard/tokenguard/internal/engine"
+	"github.com/tokenguard/tokenguard/internal/platform"
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
@@ -67,26 +67,6 @@ func Allowed(allowed []AllowedOperation, op, path string) bool {
 		}
 	}
 	return false
-}
-
-// audiencePattern is the platform's rule for added audiences (contract O8).
-var audiencePattern = regexp.MustCompile(`^(?:[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/$.?#].\S*|[a-zA-Z0-9.-]+)$`)
-
-// ValidAudience reports whether the platform accepts v as an added audience.
-func ValidAudience(v string) bool { return audiencePattern.MatchString(v) }
-
-// ValidScope reports whether v is a scope token the platform accepts (NQCHAR).
-func ValidScope(v string) bool {
-	if v == "" {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < 0x21 || c == '"' || c == '\\' || c > 0x7e {
-			return false
-		}
-	}
-	return true
 }
 
 // Operations turns an allowing decision into the operations for this call.
@@ -164,7 +144,7 @@ func (b *builder) scopes(remove, add []string) {
 	for _, s := range add {
 		switch {
 		case slices.Contains(b.tok.Scopes, s):
-		case !ValidScope(s):
+		case !platform.ValidScope(s):
 			b.skip(ChangeAddScope, s, "not a valid scope token")
 		default:
 			b.emit(OpAdd, pathScopes+appendIndex, quote(s), ChangeAddScope, s)
@@ -195,7 +175,7 @@ func (b *builder) audiences(remove, add []string) {
 	for _, a := range add {
 		switch {
 		case slices.Contains(aud, a):
-		case !ValidAudience(a):
+		case !platform.ValidAudience(a):
 			b.skip(ChangeAddAudience, a, "the platform accepts only URIs or names of letters, digits, dots and hyphens")
 		default:
 			b.emit(OpAdd, pathAudiences+appendIndex, quote(a), ChangeAddAudience, a)

@@ -6,7 +6,6 @@ package action_test
 import (
 	"encoding/json"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/tokenguard/tokenguard/internal/action"
@@ -194,22 +193,6 @@ func TestAnswersAreAccepted(t *testing.T) {
 				t.Errorf("status %s", out.Status)
 			}
 		})
-	}
-}
-
-func TestSafeText(t *testing.T) {
-	for in, want := range map[string]string{
-		"fine text (KP).":        "fine text (KP).",
-		`a, b / "c" & d`:         "a b c d",
-		"tabs\tand\nnewlines":    "tabs\tand\nnewlines",
-		"fine, but a comma":      "fine but a comma",
-		"":                       "fallback",
-		"///":                    "fallback",
-		strings.Repeat("a", 400): strings.Repeat("a", 300),
-	} {
-		if got := action.SafeText(in, 300, "fallback"); got != want {
-			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
-	"github.com/tokenguard/tokenguard/internal/action"
+	"github.com/tokenguard/tokenguard/internal/platform"
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
@@ -69,9 +69,7 @@ var (
 	claimNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:#-]+$`)
 	numberRE    = regexp.MustCompile(`^-?[0-9]+([.][0-9]+)?$`)
 	clockRE     = regexp.MustCompile(`^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$`)
-	reserved    = []string{"iss", "sub", "aud", "client_id", "aut", "expires_in", "scope", "binding_ref",
-		"binding_type", "subject_type", "exp", "iat", "nbf", "jti"}
-	weekdays = map[v1alpha1.Weekday]time.Weekday{"Sunday": time.Sunday, "Monday": time.Monday,
+	weekdays    = map[v1alpha1.Weekday]time.Weekday{"Sunday": time.Sunday, "Monday": time.Monday,
 		"Tuesday": time.Tuesday, "Wednesday": time.Wednesday, "Thursday": time.Thursday,
 		"Friday": time.Friday, "Saturday": time.Saturday}
 )
@@ -353,18 +351,9 @@ func (c *compilation) claimName(field, n string) {
 	switch {
 	case !claimNameRE.MatchString(n) || len(n) > 128:
 		c.fail(field, "%q is not a valid claim name", n)
-	case containsFold(reserved, n):
+	case platform.FixedClaim(n):
 		c.fail(field, "%q is a standard claim the platform manages; choose another name", n)
 	}
-}
-
-func containsFold(list []string, v string) bool {
-	for _, s := range list {
-		if strings.EqualFold(s, v) {
-			return true
-		}
-	}
-	return false
 }
 
 func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
@@ -375,7 +364,7 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 	if s := t.Scopes; s != nil {
 		out.AddScopes, out.RemoveScopes = strs(s.Add), strs(s.Remove)
 		for _, v := range out.AddScopes {
-			if !action.ValidScope(v) {
+			if !platform.ValidScope(v) {
 				c.fail("spec.token.scopes.add", "%q is not a scope token", v)
 			}
 		}
@@ -383,7 +372,7 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 	if a := t.Audiences; a != nil {
 		out.AddAudiences, out.RemoveAudiences = strs(a.Add), a.Remove
 		for _, v := range out.AddAudiences {
-			if !action.ValidAudience(v) {
+			if !platform.ValidAudience(v) {
 				c.fail("spec.token.audiences.add", "%q must be a URI such as https://api.example.com or a name of letters, digits, dots and hyphens", v)
 			}
 		}
@@ -452,9 +441,9 @@ func (c *compilation) denial(p *policy.Policy, d *v1alpha1.Denial) {
 	if d.FailureReason != "" {
 		r := string(d.FailureReason)
 		switch {
-		case !action.ValidText(r, action.MaxReasonLen):
+		case !platform.ValidText(r, platform.MaxReasonLen):
 			c.fail("spec.denial.failureReason", "may contain only letters, digits, spaces and the characters _ . ! ? ; : ' ( ) [ ] - (at most 100)")
-		case containsFold([]string{"server_error", "internal_server_error", "500"}, r):
+		case platform.RefusedReason(r):
 			c.fail("spec.denial.failureReason", "server_error, internal_server_error and 500 are refused by the platform")
 		}
 		p.FailureReason = r
@@ -481,7 +470,7 @@ func (c *compilation) denial(p *policy.Policy, d *v1alpha1.Denial) {
 		}
 		// Check the text as sent: placeholders filled with their longest values.
 		filled := strings.NewReplacer("{country}", "XX", "{score}", "100").Replace(string(v))
-		if len(v) > action.MaxDescriptionLen || !action.ValidText(filled, action.MaxDescriptionLen) {
+		if len(v) > platform.MaxDescriptionLen || !platform.ValidText(filled, platform.MaxDescriptionLen) {
 			c.fail("spec.denial.descriptions", "the %s description may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - and the placeholders {country} and {score} (at most 300)", cause)
 		}
 		p.Descriptions[cause] = string(v)
