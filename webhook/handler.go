@@ -195,6 +195,14 @@ func (h *Handler) Handle(ctx context.Context, req *action.Request) Answer {
 		GrantType: ev.Request.GrantType,
 		Headers:   ev.Request.AdditionalHeaders,
 		Now:       now(),
+
+		User:            ev.User,
+		Organization:    ev.Organization,
+		RequestedScopes: ev.Request.Scopes,
+		Claims:          ev.AccessToken.Claims,
+	}
+	if ev.UserStore != nil {
+		call.UserStore = ev.UserStore.Name
 	}
 	if !h.Policies.Ready() {
 		// No complete snapshot yet: deciding from a partial one (or none)

@@ -22,8 +22,8 @@ import (
 const ActionType = "PRE_ISSUE_ACCESS_TOKEN"
 
 // Request is the platform's call (contract versions v1.0 to v1.3). Parts this
-// service does not use (user, organization, session, response, ...) are not
-// decoded; unknown fields are ignored.
+// service does not use (additionalParams, session) are not decoded; unknown
+// fields are ignored.
 type Request struct {
 	RequestID         string             `json:"requestId"`
 	ActionType        string             `json:"actionType"`
@@ -33,9 +33,38 @@ type Request struct {
 
 // Event is the token issuance event.
 type Event struct {
-	Request     TokenRequest `json:"request"`
-	Tenant      Tenant       `json:"tenant"`
-	AccessToken AccessToken  `json:"accessToken"`
+	Request      TokenRequest   `json:"request"`
+	Tenant       Tenant         `json:"tenant"`
+	Organization *Organization  `json:"organization"`
+	User         *User          `json:"user"`
+	UserStore    *UserStore     `json:"userStore"`
+	AccessToken  AccessToken    `json:"accessToken"`
+	RefreshToken *RefreshToken  `json:"refreshToken"`
+	Response     *TokenResponse `json:"response"`
+}
+
+// Organization is event.organization or event.user.organization (v1.1+).
+type Organization = engine.Organization
+
+// User is event.user: present only when the token is for a user.
+type User = engine.User
+
+// UserStore is event.userStore: the user store's name (id is its base64).
+type UserStore struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// RefreshToken is event.refreshToken (v1.1+): present when the application
+// has the refresh_token grant; its claims carry expires_in.
+type RefreshToken struct {
+	Claims []Claim `json:"claims"`
+}
+
+// TokenResponse is event.response (v1.3): the parameters of the token
+// endpoint's answer, such as refresh_token and id_token.
+type TokenResponse struct {
+	Parameters []string `json:"parameters"`
 }
 
 // TokenRequest is the OAuth2 token request.
@@ -60,10 +89,7 @@ type AccessToken struct {
 }
 
 // Claim is a token claim; its value stays raw until needed.
-type Claim struct {
-	Name  string          `json:"name"`
-	Value json.RawMessage `json:"value"`
-}
+type Claim = engine.Claim
 
 // AllowedOperation lists the paths the platform lets one op change.
 type AllowedOperation struct {

@@ -8,6 +8,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -55,6 +56,30 @@ type Header struct {
 	Value []string `json:"value"`
 }
 
+// Claim is a token claim as the platform sends it; the value stays raw JSON
+// until a condition reads it.
+type Claim struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Organization is an organization as the platform sends it (event.organization,
+// event.user.organization). Depth is 0 for the root organization and more for
+// a sub-organization.
+type Organization struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Handle string `json:"orgHandle"`
+	Depth  int    `json:"depth"`
+}
+
+// User is the user a token is for (event.user); absent for application
+// tokens (client_credentials).
+type User struct {
+	ID           string        `json:"id"`
+	Organization *Organization `json:"organization"`
+}
+
 // Call is what the engine needs to know about one platform call.
 type Call struct {
 	Tenant    string
@@ -63,6 +88,16 @@ type Call struct {
 	// Headers are event.request.additionalHeaders as sent.
 	Headers []Header
 	Now     time.Time
+
+	// Who the token is for: nil User and empty UserStore for application
+	// tokens. Organization is the organization issuing the token (v1.1+).
+	User         *User
+	UserStore    string
+	Organization *Organization
+	// RequestedScopes are event.request.scopes; Claims the access token's
+	// claims as sent (event.accessToken.claims).
+	RequestedScopes []string
+	Claims          []Claim
 }
 
 // header returns the first value of the named header (lower-case name),
