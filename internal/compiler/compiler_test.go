@@ -101,34 +101,19 @@ denial: {failureReason: invalid_grant, descriptions: {blockedCountry: "No ({coun
 	}
 }
 
-// Everything the CRD's schema checks, Compile checks too (files never pass
-// through an API server). Each case names the problem it must report.
+// Compile judges only what the CRD's schema cannot: the spec rules are the
+// CRD's markers, checked by the API server and, for policy files, by
+// internal/crdvalidation (their cases are in crdvalidationtest).
 func TestInvalidSpecs(t *testing.T) {
 	cases := map[string]struct{ spec, problem string }{
-		"mode":               {`mode: Sometimes`, "spec.mode: must be Enforce or Audit"},
-		"grant type":         {`match: {grantTypes: [implicit]}`, `unsupported grant type "implicit"`},
-		"header":             {`clientIP: {header: "x y"}`, "spec.clientIP.header: must be a header name"},
-		"on missing":         {`clientIP: {onMissing: Maybe}`, `spec.clientIP.onMissing: unsupported value "Maybe"`},
-		"CIDR":               {`networks: {blockedCIDRs: [10.0.0.0/33]}`, `"10.0.0.0/33" is not a network in CIDR notation`},
-		"country":            {`geo: {blockedCountries: [kp]}`, `"kp" is not an ISO 3166-1 alpha-2 country code`},
-		"both country lists": {`geo: {blockedCountries: [KP], allowedCountries: [LK]}`, "set blockedCountries or allowedCountries, not both"},
-		"thresholds": {`abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, deny: {scoreAbove: 50}, shorten: {scoreAtLeast: 60, expiresInSeconds: 5}}`,
-			"shorten.scoreAtLeast must not be above deny.scoreAbove"},
-		"score range":        {`abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, deny: {scoreAbove: 101}}`, "must be between 0 and 100"},
-		"lifetime":           {`token: {maxExpiresInSeconds: 0}`, "must be between 1 and 315360000 seconds"},
-		"shorten needs time": {`abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}, onFailure: {action: Shorten}}`, "expiresInSeconds is required when action is Shorten"},
-		"time zone":          {`accessHours: {timeZone: Mars/Olympus, windows: [{start: "09:00", end: "10:00"}], outside: {action: Deny}}`, `"Mars/Olympus" is not an IANA time zone name`},
-		"clock":              {`accessHours: {windows: [{start: "9:00", end: "10:00"}], outside: {action: Deny}}`, "must be a time of day as HH:MM"},
-		"window order":       {`accessHours: {windows: [{start: "18:00", end: "08:00"}], outside: {action: Deny}}`, "start must be before end"},
-		"risky needs abuse":  {`accessHours: {windows: [{start: "08:00", end: "18:00"}], outside: {action: Deny}, onlyWhenRisky: true}`, "needs abuseIPDB"},
-		"reserved claim":     {`token: {claims: [{name: SUB, string: x}]}`, `"SUB" is a standard claim the platform manages`},
-		"claim value":        {`token: {claims: [{name: x, string: a, boolean: true}]}`, "set exactly one of string, number, boolean or strings"},
-		"number":             {`token: {claims: [{name: x, number: "1e5"}]}`, "must be a decimal number"},
-		"duplicate claim":    {`token: {claims: [{name: x, string: a}], decisionClaims: {country: x}}`, `claim "x" is also set in claims`},
-		"scope":              {`token: {scopes: {add: ["a b"]}}`, `"a b" is not a scope token`},
-		"audience":           {`token: {audiences: {add: ["urn:x:y"]}}`, `"urn:x:y" must be a URI`},
-		"failure reason":     {`denial: {failureReason: server_error}`, "server_error, internal_server_error and 500 are refused"},
-		"description":        {`denial: {descriptions: {highRisk: "Blocked, sorry."}}`, "the high_risk description may contain only"},
+		"time zone": {`accessHours: {timeZone: Mars/Olympus, windows: [{start: "09:00", end: "10:00"}], outside: {action: Deny}}`,
+			`spec.accessHours.timeZone: "Mars/Olympus" is not an IANA time zone name`},
+		"local time zone": {`accessHours: {timeZone: Local, windows: [{start: "09:00", end: "10:00"}], outside: {action: Deny}}`,
+			`"Local" is not an IANA time zone name`},
+		"decision claim also set": {`token: {claims: [{name: x, string: a}], decisionClaims: {country: x}}`,
+			`spec.token.decisionClaims.country: claim "x" is also set in claims`},
+		"one claim for both decisions": {`token: {decisionClaims: {country: x, abuseScore: x}}`,
+			`spec.token.decisionClaims.abuseScore: claim "x" is also set in claims`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -141,6 +126,42 @@ func TestInvalidSpecs(t *testing.T) {
 				t.Errorf("problems %q do not mention %q", err, tc.problem)
 			}
 		})
+	}
+}
+
+// Compile may assume a spec the schema accepts, but never panics on one it
+// rejects, and never serves a value it cannot convert.
+func TestTolerant(t *testing.T) {
+	for _, spec := range []string{
+		`mode: Sometimes`,
+		`clientIP: {header: "", onMissing: Shorten}`,
+		`geo: {blockedCountries: [kp], allowedCountries: [LK], onUnknownCountry: Maybe}`,
+		`abuseIPDB: {apiKeySecretRef: {name: "", key: ""}, maxAgeInDays: -1, cacheTTLSeconds: -5, deny: {scoreAbove: 500}, onFailure: {action: Shorten}}`,
+		`accessHours: {windows: [], outside: {action: Shorten}}`,
+		`accessHours: {windows: [{start: "22:00", end: "06:00", days: [Monday]}], outside: {action: Deny, expiresInSeconds: 5}}`,
+		`token: {maxExpiresInSeconds: -1, claims: [{name: aud}, {name: aud, string: a, boolean: true}, {name: x, strings: []}]}`,
+		`denial: {failureReason: "server_error", descriptions: {highRisk: "a, b / c"}}`,
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s: panic %v", spec, r)
+				}
+			}()
+			_, _ = compiler.Compile(context.Background(), tp(t, spec), secrets)
+		}()
+	}
+	for name, spec := range map[string]string{
+		"CIDR":    `networks: {blockedCIDRs: [10.0.0.0/33]}`,
+		"clock":   `accessHours: {windows: [{start: "9 am", end: "10:00"}], outside: {action: Deny}}`,
+		"weekday": `accessHours: {windows: [{start: "09:00", end: "10:00", days: [Caturday]}], outside: {action: Deny}}`,
+		"number":  `token: {claims: [{name: n, number: "1,5"}]}`,
+	} {
+		p, err := compiler.Compile(context.Background(), tp(t, spec), secrets)
+		var inv *compiler.InvalidSpecError
+		if !errors.As(err, &inv) || p != nil || !strings.Contains(err.Error(), "cannot be converted") {
+			t.Errorf("%s: got %v, %v; want it not served", name, p, err)
+		}
 	}
 }
 
