@@ -59,10 +59,17 @@ type Handler struct {
 
 var _ http.Handler = (*Handler)(nil)
 
-// Answer is a response with its HTTP status.
+// Answer is a response with its HTTP status. Only Body is sent to the
+// platform; Decision and Skipped say how it came about (tokenguard decide
+// prints them).
 type Answer struct {
 	Status int
 	Body   *action.Response
+	// Decision is the engine's decision; nil when the call was not decided.
+	Decision *engine.Decision
+	// Skipped are the changes the decision asked for that the platform would
+	// not apply to this call, so no operation was sent for them.
+	Skipped []action.Skipped
 }
 
 func errorAnswer(status int, message, description string) Answer {
@@ -225,6 +232,7 @@ func (h *Handler) Handle(ctx context.Context, req *action.Request) Answer {
 		a = Answer{Status: http.StatusOK, Body: action.Success(ops)}
 	}
 	h.record(req, d, a, skipped)
+	a.Decision, a.Skipped = d, skipped
 	return a
 }
 

@@ -178,7 +178,7 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		m.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
 		log.Info("geoip database loaded", "path", d.Path, "type", d.Type, "format", d.Format.String(), "buildTime", d.BuildTime)
 	}
-	eng := &engine.Engine{Geo: geo, ReputationBudget: o.AbuseIPDBBudget}
+	var rep engine.Reputation
 	if o.AbuseIPDBDisabled {
 		log.Info("WARNING: AbuseIPDB is switched off (--abuseipdb-disabled): AbuseIPDB rules are skipped")
 	} else {
@@ -190,10 +190,10 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		if err != nil {
 			return nil, err
 		}
-		eng.Reputation = c
+		rep = c
 	}
 	store := policy.NewStore()
-	h := &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log.WithName("decision")}
+	h := newHandler(geo, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
 	svc := &Service{Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg)}
 	svc.Server = &serve.Server{
 		Name: "action endpoint", Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
@@ -202,6 +202,15 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		MaxHeaderBytes: webhook.ServerMaxHeaderBytes,
 	}
 	return svc, nil
+}
+
+// newHandler assembles the decision path that both the action endpoint and
+// `tokenguard decide` answer through. rep is nil when AbuseIPDB is off (its
+// rules are then skipped); m may be nil; now nil means time.Now.
+func newHandler(geo *geoip.Resolver, rep engine.Reputation, budget time.Duration, store *policy.Store,
+	m *metrics.Metrics, log logr.Logger, now func() time.Time) *webhook.Handler {
+	eng := &engine.Engine{Geo: geo, Reputation: rep, ReputationBudget: budget}
+	return &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log, Now: now}
 }
 
 // OnSnapshot updates the served-policies and ready gauges.

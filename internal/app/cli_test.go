@@ -67,3 +67,91 @@ func TestDecide(t *testing.T) {
 		t.Errorf("bad time: %d %s", code, errs)
 	}
 }
+
+func decideArgs(t *testing.T, args ...string) []string {
+	t.Helper()
+	db := geoiptest.File(t, "c.mmdb", geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))
+	return append([]string{"decide", "--policy-file=" + filepath.Join("testdata", "testwso2-policy.yaml"), "--geoip-database=" + db}, args...)
+}
+
+// A call as the platform sends it (contract 2.3: a user, a groups claim, a
+// refresh token, response parameters) gets exactly the service's answer.
+func TestDecideRequestFile(t *testing.T) {
+	code, out, errs := command(decideArgs(t, "--request="+filepath.Join("testdata", "platform-call.json"), "--at=2026-06-01T10:00:00Z")...)
+	want := `{"actionStatus":"SUCCESS","operations":[` +
+		`{"op":"replace","path":"/accessToken/claims/expires_in","value":900},` +
+		`{"op":"remove","path":"/accessToken/scopes/1"},` +
+		`{"op":"add","path":"/accessToken/scopes/-","value":"read:orders"},` +
+		`{"op":"add","path":"/accessToken/claims/aud/-","value":"https://api.example.com"},` +
+		`{"op":"add","path":"/accessToken/claims/-","value":{"name":"tier","value":"gold"}},` +
+		`{"op":"add","path":"/accessToken/claims/-","value":{"name":"country","value":"IN"}}]}` + "\n" +
+		`country="IN"` + "\n" +
+		"default/testwso2-user-tokens: Allow\n"
+	if code != 0 || out != want || errs != "" {
+		t.Errorf("exit %d\n got: %s\nwant: %s\nstderr: %s", code, out, want, errs)
+	}
+}
+
+// In the refresh flow a custom claim from an earlier run is not among the
+// paths the platform lets the action replace: the change is reported, not
+// sent.
+func TestDecideRequestSkipped(t *testing.T) {
+	code, out, errs := command(decideArgs(t, "--request="+filepath.Join("testdata", "refresh-call.json"))...)
+	want := `{"actionStatus":"SUCCESS"}` + "\n" +
+		`country="IN"` + "\n" +
+		"default/testwso2-user-tokens: Allow\n" +
+		"skipped: claim tier: the call does not allow replace on /accessToken/claims/tier\n"
+	if code != 0 || out != want {
+		t.Errorf("exit %d\n got: %s\nwant: %s\nstderr: %s", code, out, want, errs)
+	}
+}
+
+// "-" reads the call from stdin; --ip replaces the forwarded client address.
+func TestDecideRequestStdin(t *testing.T) {
+	f, err := os.Open(filepath.Join("testdata", "platform-call.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin := os.Stdin
+	os.Stdin = f
+	defer func() { os.Stdin = stdin }()
+	code, out, errs := command(decideArgs(t, "--request=-", "--ip=175.45.176.0")...)
+	if code != 0 || !strings.HasPrefix(out, `{"actionStatus":"FAILED","failureReason":"access_denied","failureDescription":"Access token issuance is blocked from your region (KP)."}`+"\n") ||
+		!strings.Contains(out, "default/testwso2-user-tokens: Deny, blocked_country\n") {
+		t.Errorf("exit %d %s %s", code, out, errs)
+	}
+}
+
+func TestDecideBadRequest(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name, body, stderr string
+		code               int
+	}{
+		{"trailing-comma.json", "{\"actionType\": \"PRE_ISSUE_ACCESS_TOKEN\",\n \"event\": {\"request\": {\"clientId\": \"c\",}}}",
+			"not a platform call: invalid character '}' looking for beginning of object key string (line 2, column 40)", 1},
+		{"wrong-type.json", "{\"actionType\": \"PRE_ISSUE_ACCESS_TOKEN\",\n \"event\": {\"request\": {\"clientId\": 5}}}",
+			"not a platform call: event.request.clientId must be a string, not a JSON number (line 2, column 36)", 1},
+		{"empty.json", "\n", "empty, expected a platform call (JSON)", 1},
+		{"other-action.json", `{"actionType": "PRE_UPDATE_PASSWORD", "event": {}}`,
+			"the call was not decided (HTTP 400): Unsupported action type: this endpoint serves PRE_ISSUE_ACCESS_TOKEN.", 1},
+	} {
+		p := write(c.name, c.body)
+		code, _, errs := command(decideArgs(t, "--request="+p)...)
+		if code != c.code || !strings.Contains(errs, c.stderr) {
+			t.Errorf("%s: exit %d, stderr %q; want %d, %q", c.name, code, errs, c.code, c.stderr)
+		}
+	}
+	call := "--request=" + filepath.Join("testdata", "platform-call.json")
+	if code, _, errs := command(decideArgs(t, call, "--client-id=x")...); code != 2 || !strings.Contains(errs, "--client-id cannot be used with --request") {
+		t.Errorf("--client-id with --request: exit %d %s", code, errs)
+	}
+}
