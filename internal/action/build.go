@@ -21,6 +21,8 @@ const (
 	pathScopes    = "/accessToken/scopes/"
 	pathAudiences = "/accessToken/claims/aud/"
 	pathExpiresIn = "/accessToken/claims/expires_in"
+	pathRefreshIn = "/refreshToken/claims/expires_in"
+	pathParams    = "/response/parameters/"
 	appendIndex   = "-"
 )
 
@@ -41,6 +43,11 @@ const (
 	ChangeRemoveAudience = "remove audience"
 	ChangeAddAudience    = "add audience"
 	ChangeClaim          = "claim"
+	ChangeRemoveClaim    = "remove claim"
+	ChangeRemoveElement  = "remove element"
+	ChangeReplaceElement = "replace element"
+	ChangeRefreshExpiry  = "refresh expires_in"
+	ChangeWithhold       = "withhold"
 )
 
 // Change describes the change, such as "add scope read".
@@ -80,6 +87,19 @@ func Operations(req *Request, d *engine.Decision) ([]Operation, []Skipped) {
 	b.audiences(d.RemoveAudiences, d.AddAudiences)
 	for _, c := range d.Claims {
 		b.claim(c)
+	}
+	for _, n := range d.RemoveClaims {
+		b.removeClaim(n)
+	}
+	for i := range d.ArrayClaims {
+		b.arrayClaim(&d.ArrayClaims[i], d.RemoveClaims)
+	}
+	b.refreshExpiry(d.RefreshExpiresIn)
+	if d.WithholdRefreshToken {
+		b.withhold("refresh_token")
+	}
+	if d.WithholdIDToken {
+		b.withhold("id_token")
 	}
 	return b.ops, b.skipped
 }
@@ -201,16 +221,100 @@ func (b *builder) claim(c policy.Claim) {
 	if jsonEqual(cur, c.Value) {
 		return
 	}
-	if isArray(cur) {
+	if engine.IsArray(cur) {
 		b.skip(ChangeClaim, c.Name, "the platform cannot replace a whole array claim")
 		return
 	}
 	b.emit(OpReplace, pathClaims+c.Name, c.Value, ChangeClaim, c.Name)
 }
 
-func isArray(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && t[0] == '['
+// removeClaim removes a claim the token has. The platform removes an array
+// claim only element by element, by the index in the token as sent (O12).
+func (b *builder) removeClaim(name string) {
+	cur, ok := b.claim0(name)
+	if !ok {
+		return
+	}
+	if !engine.IsArray(cur) {
+		b.emit(OpRemove, pathClaims+name, nil, ChangeRemoveClaim, name)
+		return
+	}
+	for i := range engine.ClaimElements(cur) {
+		b.emit(OpRemove, pathClaims+name+"/"+strconv.Itoa(i), nil, ChangeRemoveClaim, name)
+	}
+}
+
+// arrayClaim removes and replaces elements of an array claim by value,
+// translated to the indexes of the token as sent (O12). A replacement whose
+// new value the claim already has would be skipped by the platform as a
+// duplicate: the old element is removed instead, which leaves the same set.
+// A claim that is removed as a whole needs no element changes.
+func (b *builder) arrayClaim(a *policy.ArrayClaimChange, removed []string) {
+	if slices.Contains(removed, a.Name) {
+		return
+	}
+	cur, ok := b.claim0(a.Name)
+	if !ok {
+		return
+	}
+	if !engine.IsArray(cur) {
+		b.skip(ChangeRemoveElement, a.Name, "the token's "+a.Name+" claim is not an array")
+		return
+	}
+	elems := engine.ClaimElements(cur)
+	path := pathClaims + a.Name + "/"
+	for i, v := range elems {
+		subject := a.Name + " " + v
+		if slices.Contains(a.Remove, v) {
+			b.emit(OpRemove, path+strconv.Itoa(i), nil, ChangeRemoveElement, subject)
+			continue
+		}
+		j := slices.IndexFunc(a.Replace, func(r policy.Replacement) bool { return r.From == v })
+		if j < 0 {
+			continue
+		}
+		to := a.Replace[j].To
+		if slices.Contains(elems, to) || slices.Index(elems, v) != i {
+			// The new value is there already, or this is a second copy of
+			// the old one: removing it leaves what the replacement means.
+			b.emit(OpRemove, path+strconv.Itoa(i), nil, ChangeReplaceElement, subject)
+			continue
+		}
+		b.emit(OpReplace, path+strconv.Itoa(i), quote(to), ChangeReplaceElement, subject)
+	}
+}
+
+// refreshExpiry caps the refresh token's lifetime; it never lengthens one.
+// A call without a refresh token has nothing to change.
+func (b *builder) refreshExpiry(to int64) {
+	rt := b.req.Event.RefreshToken
+	if to <= 0 || rt == nil {
+		return
+	}
+	for i := range rt.Claims {
+		if rt.Claims[i].Name != "expires_in" {
+			continue
+		}
+		if cur, ok := parseInt(rt.Claims[i].Value); ok && cur > 0 && cur <= to {
+			return
+		}
+		b.emit(OpReplace, pathRefreshIn, strconv.AppendInt(nil, to, 10), ChangeRefreshExpiry, "")
+		return
+	}
+}
+
+// withhold removes a parameter (refresh_token, id_token) from the token
+// response. Only contract v1.3 calls list the parameters (event.response);
+// with an older version the platform cannot withhold, which is reported.
+func (b *builder) withhold(param string) {
+	resp := b.req.Event.Response
+	if resp == nil {
+		b.skip(ChangeWithhold, param, "the call has no response parameters: withholding needs action version v1.3")
+		return
+	}
+	if slices.Contains(resp.Parameters, param) {
+		b.emit(OpRemove, pathParams+param, nil, ChangeWithhold, param)
+	}
 }
 
 func jsonEqual(a, b json.RawMessage) bool {

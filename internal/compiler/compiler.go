@@ -107,7 +107,12 @@ func Compile(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader
 		p.Match.Tenants = strs(m.Tenants)
 		p.Match.ClientIDs = strs(m.ClientIDs)
 		p.Match.GrantTypes = strs(m.GrantTypes)
+		if !empty(&m.Conditions) {
+			w := c.conditions("spec.match", &m.Conditions)
+			p.Match.When = &w
+		}
 	}
+	p.UserRules = c.userRules(s.UserRules)
 	if ip := s.ClientIP; ip != nil {
 		if ip.Header != "" {
 			p.IPHeader = strings.ToLower(ip.Header)
@@ -307,6 +312,7 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 		}
 		out.Claims = append(out.Claims, policy.Claim{Name: n, Value: v})
 	}
+	userTokenChanges(t, &out)
 	if d := t.DecisionClaims; d != nil {
 		out.CountryClaim, out.ScoreClaim = string(d.Country), string(d.AbuseScore)
 		// Not a schema rule (yet): one claim cannot carry two values.
@@ -367,6 +373,7 @@ func denial(p *policy.Policy, d *v1alpha1.Denial) {
 		{policy.CauseHighRisk, ds.HighRisk},
 		{policy.CauseReputationUnavailable, ds.ReputationUnavailable},
 		{policy.CauseOutsideAccessHours, ds.OutsideAccessHours},
+		{policy.CauseUserRule, ds.UserRule},
 	} {
 		if e.v != "" {
 			p.Descriptions[e.cause] = string(e.v)

@@ -172,6 +172,8 @@ type PolicyResult struct {
 	Cause     policy.Cause
 	ExpiresIn int64
 	Trusted   bool
+	// Rule names the user rule that denied or shortened, if one did.
+	Rule string
 }
 
 // Denial is the answer for a denied call.
@@ -194,6 +196,15 @@ type Decision struct {
 	AddAudiences    []string
 	RemoveAudiences []string
 	Claims          []policy.Claim
+	// RemoveClaims are removed when present; a claim set and removed is
+	// removed. ArrayClaims change elements of array claims by value.
+	RemoveClaims []string
+	ArrayClaims  []policy.ArrayClaimChange
+	// RefreshExpiresIn caps the refresh token's lifetime; 0 means no change.
+	RefreshExpiresIn int64
+	// Withhold the refresh token or the ID token from the token response.
+	WithholdRefreshToken bool
+	WithholdIDToken      bool
 
 	// Explanation. IP is the address judged; SentIP is the address as sent
 	// when it differs (an IPv4 taken from inside an IPv6 address, see
@@ -243,7 +254,8 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 		}
 	}()
 	for _, p := range snap.Policies {
-		if !p.Match.Matches(call.Tenant, call.ClientID, call.GrantType) {
+		if !p.Match.Matches(call.Tenant, call.ClientID, call.GrantType) ||
+			(p.Match.When != nil && !Holds(p.Match.When, call)) {
 			continue
 		}
 		if d.Deny && p.Mode == policy.Enforce {
@@ -267,11 +279,16 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 		e.merge(d, p, r)
 	}
 	if d.Deny {
-		d.ExpiresIn = 0
+		d.ExpiresIn, d.RefreshExpiresIn = 0, 0
 		d.AddScopes, d.RemoveScopes, d.AddAudiences, d.RemoveAudiences, d.Claims = nil, nil, nil, nil, nil
+		d.RemoveClaims, d.ArrayClaims = nil, nil
+		d.WithholdRefreshToken, d.WithholdIDToken = false, false
 	} else {
 		d.AddScopes = without(d.AddScopes, d.RemoveScopes)
 		d.AddAudiences = without(d.AddAudiences, d.RemoveAudiences)
+		if len(d.RemoveClaims) > 0 {
+			d.Claims = slices.DeleteFunc(d.Claims, func(c policy.Claim) bool { return slices.Contains(d.RemoveClaims, c.Name) })
+		}
 	}
 	d.Took = time.Since(start)
 	return d
@@ -279,6 +296,22 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 
 func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult {
 	r := PolicyResult{Key: p.Key, Mode: p.Mode}
+	// User rules need no address: they come first and hold whatever the
+	// address checks find.
+	for i := range p.UserRules {
+		u := &p.UserRules[i]
+		if !Holds(&u.When, st.call) {
+			continue
+		}
+		if u.Action == policy.Deny {
+			r = deny(r, policy.CauseUserRule)
+			r.Rule = u.Name
+			return r
+		}
+		if shorten(&r, u.ExpiresIn, policy.CauseUserRule) {
+			r.Rule = u.Name
+		}
+	}
 	ip, ok := st.clientIP(p.IPHeader)
 	if !ok {
 		if p.OnMissingIP == policy.Deny {
@@ -394,14 +427,18 @@ func deny(r PolicyResult, c policy.Cause) PolicyResult {
 	return r
 }
 
-func shorten(r *PolicyResult, to int64, c policy.Cause) {
+// shorten marks r shortened to the lifetime to, and reports whether to is
+// now the shortest (its cause is then c).
+func shorten(r *PolicyResult, to int64, c policy.Cause) bool {
 	if to <= 0 {
-		return
-	}
-	if r.ExpiresIn == 0 || to < r.ExpiresIn {
-		r.ExpiresIn, r.Cause = to, c
+		return false
 	}
 	r.Action = policy.Shorten
+	if r.ExpiresIn == 0 || to < r.ExpiresIn {
+		r.ExpiresIn, r.Cause, r.Rule = to, c, ""
+		return true
+	}
+	return false
 }
 
 // merge folds an allowing policy's lifetime and token changes into d.
@@ -422,6 +459,38 @@ func (e *Engine) merge(d *Decision, p *policy.Policy, r PolicyResult) {
 	if t.ScoreClaim != "" && d.Score >= 0 {
 		d.Claims = addClaim(d.Claims, policy.Claim{Name: t.ScoreClaim, Value: []byte(strconv.Itoa(d.Score))})
 	}
+	d.RemoveClaims = union(d.RemoveClaims, t.RemoveClaims)
+	for _, a := range t.ArrayClaims {
+		d.ArrayClaims = mergeArrayChange(d.ArrayClaims, a)
+	}
+	d.RefreshExpiresIn = minLifetime(d.RefreshExpiresIn, t.MaxRefreshExpiresIn)
+	if r.Action == policy.Shorten {
+		w := &t.WhenRisky
+		d.RefreshExpiresIn = minLifetime(d.RefreshExpiresIn, w.MaxRefreshExpiresIn)
+		d.WithholdRefreshToken = d.WithholdRefreshToken || w.WithholdRefreshToken
+		d.WithholdIDToken = d.WithholdIDToken || w.WithholdIDToken
+	}
+}
+
+// mergeArrayChange folds a policy's changes to one array claim into cs:
+// removals are united; for a value replaced by several policies, the first
+// (in snapshot order) wins. The snapshot's own slices are never written.
+func mergeArrayChange(cs []policy.ArrayClaimChange, a policy.ArrayClaimChange) []policy.ArrayClaimChange {
+	for i := range cs {
+		if cs[i].Name != a.Name {
+			continue
+		}
+		c := policy.ArrayClaimChange{Name: a.Name, Remove: slices.Clone(cs[i].Remove), Replace: slices.Clone(cs[i].Replace)}
+		c.Remove = union(c.Remove, a.Remove)
+		for _, rp := range a.Replace {
+			if !slices.ContainsFunc(c.Replace, func(x policy.Replacement) bool { return x.From == rp.From }) {
+				c.Replace = append(c.Replace, rp)
+			}
+		}
+		cs[i] = c
+		return cs
+	}
+	return append(cs, a)
 }
 
 func quote(s string) []byte {

@@ -69,11 +69,12 @@ const (
 	CauseHighRisk
 	CauseReputationUnavailable
 	CauseOutsideAccessHours
+	CauseUserRule
 	numCauses
 )
 
 var causeNames = [numCauses]string{"none", "missing_client_ip", "blocked_network", "blocked_country",
-	"unknown_country", "high_risk", "reputation_unavailable", "outside_access_hours"}
+	"unknown_country", "high_risk", "reputation_unavailable", "outside_access_hours", "user_rule"}
 
 func (c Cause) String() string {
 	if c < numCauses {
@@ -92,6 +93,7 @@ var DefaultDescriptions = [numCauses]string{
 	CauseHighRisk:              "Access token issuance is blocked due to high IP risk.",
 	CauseReputationUnavailable: "Access token issuance is blocked because the IP risk check is unavailable.",
 	CauseOutsideAccessHours:    "Access token issuance is not allowed at this time.",
+	CauseUserRule:              "Access token issuance is not allowed for this user.",
 }
 
 // Secret is a string that never prints: fmt, JSON and logr all see a
@@ -123,6 +125,7 @@ type Policy struct {
 	Trusted []netip.Prefix
 	Blocked []netip.Prefix
 
+	UserRules   []UserRule
 	Geo         *Geo
 	Abuse       *Abuse
 	AccessHours *AccessHours
@@ -151,16 +154,75 @@ func (p *Policy) Description(c Cause, country string, score int) string {
 	return strings.NewReplacer("{country}", country, "{score}", s).Replace(d)
 }
 
-// Match selects calls; an empty list matches everything.
+// Match selects calls; an empty list matches everything. When, if not nil,
+// are further conditions on who the token is for.
 type Match struct {
 	Tenants    []string
 	ClientIDs  []string
 	GrantTypes []string
+	When       *Conditions
 }
 
-// Matches reports whether the call's tenant, client and grant type are selected.
+// Matches reports whether the call's tenant, client and grant type are
+// selected; the caller checks When.
 func (m *Match) Matches(tenant, clientID, grantType string) bool {
 	return in(m.Tenants, tenant) && in(m.ClientIDs, clientID) && in(m.GrantTypes, grantType)
+}
+
+// Operator is how a claim or list condition compares.
+type Operator uint8
+
+// Operators (docs/policy-reference.md has their meaning for absent claims).
+const (
+	Exists Operator = iota
+	DoesNotExist
+	In
+	NotIn
+	ContainsAny
+	ContainsAll
+	ContainsNone
+)
+
+// ClaimCondition tests one claim of the access token.
+type ClaimCondition struct {
+	Name   string
+	Op     Operator
+	Values []string
+}
+
+// ListCondition tests a list, such as the requested scopes.
+type ListCondition struct {
+	Op     Operator
+	Values []string
+}
+
+// Tristate is an optional boolean.
+type Tristate uint8
+
+// Tristate values.
+const (
+	Unset Tristate = iota
+	True
+	False
+)
+
+// Conditions are tests on who a token is for; all that are set must hold.
+type Conditions struct {
+	Aut               []string
+	UserStores        []string
+	Organizations     []string
+	UserOrganizations []string
+	SubOrganization   Tristate
+	RequestedScopes   *ListCondition
+	Claims            []ClaimCondition
+}
+
+// UserRule denies or shortens calls its conditions select.
+type UserRule struct {
+	Name      string
+	When      Conditions
+	Action    Action
+	ExpiresIn int64
 }
 
 func in(list []string, v string) bool {
@@ -239,6 +301,31 @@ type TokenChanges struct {
 	Claims          []Claim
 	CountryClaim    string
 	ScoreClaim      string
+
+	RemoveClaims        []string
+	ArrayClaims         []ArrayClaimChange
+	MaxRefreshExpiresIn int64 // 0: no cap
+	// WhenRisky applies in addition when a rule of the policy shortened the call.
+	WhenRisky RiskyChanges
+}
+
+// ArrayClaimChange changes elements of one array claim by value.
+type ArrayClaimChange struct {
+	Name    string
+	Remove  []string
+	Replace []Replacement
+}
+
+// Replacement replaces an element value.
+type Replacement struct {
+	From, To string
+}
+
+// RiskyChanges are the changes made only to calls judged risky.
+type RiskyChanges struct {
+	MaxRefreshExpiresIn  int64
+	WithholdRefreshToken bool
+	WithholdIDToken      bool
 }
 
 // Snapshot is the immutable set of policies every call is decided against,

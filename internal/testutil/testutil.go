@@ -15,6 +15,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/action"
+	"github.com/tokenguard/tokenguard/internal/action/actiontest"
 	"github.com/tokenguard/tokenguard/internal/compiler"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
@@ -116,6 +117,51 @@ func Request(ip string, opts ...func(*action.Request)) *action.Request {
 }
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// UserRequest is a v1.3 platform call for a user token: Request's call
+// plus the user, user store and organizations, email and groups claims, a
+// refresh token and the token response's parameters. Options apply before
+// allowedOperations are built the platform's way from the event
+// (actiontest.AllowedOperations), so an option that changes claims gets
+// the paths the platform would offer.
+func UserRequest(ip string, opts ...func(*action.Request)) *action.Request {
+	r := Request(ip)
+	root := &action.Organization{ID: "f2604b90-0001", Name: "testwso2", Handle: "testwso2", Depth: 0}
+	ev := r.Event
+	ev.Organization = root
+	ev.User = &action.User{ID: "e204849c-1a2b", Organization: root}
+	ev.UserStore = &action.UserStore{ID: "REVGQVVMVA==", Name: "DEFAULT"}
+	ev.AccessToken.Claims = append(ev.AccessToken.Claims,
+		action.Claim{Name: "email", Value: raw(`"alice@example.com"`)},
+		action.Claim{Name: "roles", Value: raw(`["viewer"]`)})
+	ev.RefreshToken = &action.RefreshToken{Claims: []action.Claim{{Name: "expires_in", Value: raw(`86400`)}}}
+	ev.Response = &action.TokenResponse{Parameters: []string{"access_token", "token_type", "scope", "expires_in", "refresh_token", "id_token"}}
+	for _, o := range opts {
+		o(r)
+	}
+	r.AllowedOperations = actiontest.AllowedOperations(r.Event)
+	return r
+}
+
+// ApplicationRequest is a client_credentials call as the platform sends it:
+// no user, user store, requested scopes or refresh token; sub is the client.
+func ApplicationRequest(ip string) *action.Request {
+	r := Request(ip)
+	ev := r.Event
+	ev.Request.GrantType = "client_credentials"
+	ev.Request.Scopes = nil
+	ev.Organization = &action.Organization{ID: "f2604b90-0001", Name: "testwso2", Handle: "testwso2"}
+	ev.AccessToken.Claims = []action.Claim{
+		{Name: "iss", Value: raw(`"https://api.asgardeo.io/t/testwso2/oauth2/token"`)},
+		{Name: "client_id", Value: raw(`"CCm5aWk4TjKgprfH_fmuMI7edDQa"`)},
+		{Name: "aut", Value: raw(`"APPLICATION"`)},
+		{Name: "expires_in", Value: raw(`3600`)},
+		{Name: "aud", Value: raw(`["CCm5aWk4TjKgprfH_fmuMI7edDQa"]`)},
+		{Name: "sub", Value: raw(`"CCm5aWk4TjKgprfH_fmuMI7edDQa"`)},
+	}
+	r.AllowedOperations = actiontest.AllowedOperations(ev)
+	return r
+}
 
 // JSON encodes v.
 func JSON(t testing.TB, v any) []byte {

@@ -5,7 +5,7 @@
 // Pre-Issue Access Token action: it checks an answer the way the platform
 // does (HTTP status, content type, body model, text rules, sections 4.1 and
 // 4.2 of docs/action-contract.md), filters operations by the call's
-// allowedOperations (4.3) and applies them by the platform's rules O1 to O13
+// allowedOperations (4.3) and applies them by the platform's rules O1 to O16
 // (4.4). Where the platform would drop or skip an operation, the model
 // fails instead, so a test learns of every change that would silently not
 // happen.
@@ -30,6 +30,10 @@ type Token struct {
 	Audiences []string
 	// Claims are every claim: the request's, changed, plus those added.
 	Claims []action.Claim
+	// RefreshExpiresIn is the refresh token's lifetime (0 without one).
+	RefreshExpiresIn int64
+	// ResponseParameters are the token response's parameters (v1.3).
+	ResponseParameters []string
 }
 
 // Claim returns a claim's raw value.
@@ -161,6 +165,11 @@ type tokenState struct {
 	removed     map[string]bool
 	expiresIn   int64
 	addedClaims int
+	// Array claim elements removed and replaced, by claim and original index.
+	elemRemoved  map[string]map[int]bool
+	elemReplaced map[string]map[int]string
+	refreshIn    int64
+	params       []string
 }
 
 func applyOps(req *action.Request, ops []modelOperation) (*Token, error) {
@@ -168,6 +177,17 @@ func applyOps(req *action.Request, ops []modelOperation) (*Token, error) {
 	st := &tokenState{
 		origScopes: at.Scopes, scopes: slices.Clone(at.Scopes),
 		origClaims: at.Claims, claims: slices.Clone(at.Claims), removed: map[string]bool{},
+		elemRemoved: map[string]map[int]bool{}, elemReplaced: map[string]map[int]string{},
+	}
+	if rt := req.Event.RefreshToken; rt != nil {
+		for _, c := range rt.Claims {
+			if c.Name == "expires_in" {
+				st.refreshIn, _ = strconv.ParseInt(strings.Trim(string(c.Value), `"`), 10, 64)
+			}
+		}
+	}
+	if r := req.Event.Response; r != nil {
+		st.params = slices.Clone(r.Parameters)
 	}
 	for _, c := range at.Claims {
 		switch c.Name {
@@ -214,11 +234,28 @@ func applyOps(req *action.Request, ops []modelOperation) (*Token, error) {
 	}
 	var claims []action.Claim
 	for _, c := range st.claims {
-		if !st.removed[c.Name] {
-			claims = append(claims, c)
+		if st.removed[c.Name] {
+			continue
 		}
+		if rm, rp := st.elemRemoved[c.Name], st.elemReplaced[c.Name]; rm != nil || rp != nil {
+			var orig, out []string
+			_ = json.Unmarshal(c.Value, &orig)
+			out = []string{}
+			for i, v := range orig {
+				switch {
+				case rm[i]:
+				case rp[i] != "":
+					out = append(out, rp[i])
+				default:
+					out = append(out, v)
+				}
+			}
+			c.Value, _ = json.Marshal(out)
+		}
+		claims = append(claims, c)
 	}
-	return &Token{ExpiresIn: st.expiresIn, Scopes: scopes, Audiences: aud, Claims: claims}, nil
+	return &Token{ExpiresIn: st.expiresIn, Scopes: scopes, Audiences: aud, Claims: claims,
+		RefreshExpiresIn: st.refreshIn, ResponseParameters: st.params}, nil
 }
 
 func index(seg string, n int) (int, error) {
@@ -259,16 +296,90 @@ func validClaimValue(v json.RawMessage) bool {
 	return false
 }
 
+// element removes or replaces an element of an array claim by its index in
+// the claim as sent (O12): "-" is not supported, a replacement must be a
+// string, number or boolean and is stored as a string, a duplicate value is
+// skipped.
+func (st *tokenState) element(o modelOperation, seg string) error {
+	name := strings.TrimPrefix(o.Path, "/accessToken/claims/")
+	name = name[:strings.IndexByte(name, '/')]
+	i := slices.IndexFunc(st.origClaims, func(c action.Claim) bool { return c.Name == name })
+	if i < 0 {
+		return fmt.Errorf("O12: claim %q not found", name)
+	}
+	var orig []string
+	if json.Unmarshal(st.origClaims[i].Value, &orig) != nil {
+		return fmt.Errorf("O12: claim %q is not an array of strings", name)
+	}
+	if seg == "-" {
+		return fmt.Errorf("O12: index - is not supported on array claims")
+	}
+	n, err := index(seg, len(orig))
+	if err != nil {
+		return fmt.Errorf("O12: %w", err)
+	}
+	if st.elemRemoved[name] == nil {
+		st.elemRemoved[name], st.elemReplaced[name] = map[int]bool{}, map[int]string{}
+	}
+	if o.Op == "remove" {
+		st.elemRemoved[name][n] = true
+		return nil
+	}
+	var x any
+	if json.Unmarshal(o.Value, &x) != nil {
+		return fmt.Errorf("O12: value %s is not JSON", o.Value)
+	}
+	var v string
+	switch t := x.(type) {
+	case string:
+		v = t
+	case float64, bool:
+		v = strings.TrimSpace(string(o.Value))
+	default:
+		return fmt.Errorf("O12: value %s is not a string, number or boolean", o.Value)
+	}
+	if slices.Contains(orig, v) || slices.ContainsFunc(mapValues(st.elemReplaced[name]), func(s string) bool { return s == v }) {
+		return fmt.Errorf("O12: value %q is a duplicate", v)
+	}
+	st.elemReplaced[name][n] = v
+	return nil
+}
+
+func mapValues(m map[int]string) []string {
+	out := make([]string, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
 func (st *tokenState) apply(o modelOperation, removedScopes, removedAud map[int]bool) error {
 	last := o.Path[strings.LastIndexByte(o.Path, '/')+1:]
 	switch {
-	case o.Path == "/accessToken/claims/expires_in" && o.Op == "replace":
+	case (o.Path == "/accessToken/claims/expires_in" || o.Path == "/refreshToken/claims/expires_in") && o.Op == "replace":
 		n, err := strconv.ParseInt(strings.Trim(string(o.Value), `"`), 10, 64)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("O1: expires_in value %s is not a positive whole number", o.Value)
 		}
-		st.expiresIn = n
+		if strings.HasPrefix(o.Path, "/refreshToken/") {
+			st.refreshIn = n
+		} else {
+			st.expiresIn = n
+		}
 		return nil
+	case strings.HasPrefix(o.Path, "/response/parameters/"):
+		if o.Op != "remove" || (last != "refresh_token" && last != "id_token") {
+			return fmt.Errorf("O13/O14: %s on %s is not modelled", o.Op, o.Path)
+		}
+		i := slices.Index(st.params, last)
+		if i < 0 {
+			return fmt.Errorf("O14: the response has no %s", last)
+		}
+		st.params = slices.Delete(st.params, i, i+1)
+		return nil
+	case strings.HasPrefix(o.Path, "/accessToken/claims/") && o.Op != "add" &&
+		!strings.HasPrefix(o.Path, "/accessToken/claims/aud/") && strings.Count(o.Path, "/") == 4:
+		return st.element(o, last)
 	case strings.HasPrefix(o.Path, "/accessToken/scopes/"):
 		switch o.Op {
 		case "add":
@@ -357,4 +468,43 @@ func (st *tokenState) apply(o modelOperation, removedScopes, removedAud map[int]
 		return nil
 	}
 	return fmt.Errorf("path not modelled")
+}
+
+// platformClaims are the standard claims the platform never offers to
+// remove or replace as claims (contract 2.2); aud and expires_in have their
+// own paths.
+var platformClaims = []string{"iss", "client_id", "aut", "expires_in", "aud", "sub", "subject_type", "binding_ref", "binding_type"}
+
+// AllowedOperations builds a call's allowedOperations the way the platform
+// does (contract 2.2, getAllowedOperations): remove and replace paths for
+// every other claim in the token (with a trailing slash for array claims),
+// the refresh token's expires_in when the call has a refresh token, and the
+// v1.3 response parameters when the call lists them.
+func AllowedOperations(ev *action.Event) []action.AllowedOperation {
+	add := []string{"/accessToken/claims/", "/accessToken/scopes/", "/accessToken/claims/aud/"}
+	var claims []string
+	for _, c := range ev.AccessToken.Claims {
+		if slices.Contains(platformClaims, c.Name) {
+			continue
+		}
+		p := "/accessToken/claims/" + c.Name
+		if v := bytes.TrimSpace(c.Value); len(v) > 0 && v[0] == '[' {
+			p += "/"
+		}
+		claims = append(claims, p)
+	}
+	remove := append(slices.Clone(claims), "/accessToken/scopes/", "/accessToken/claims/aud/")
+	replace := append(slices.Clone(claims), "/accessToken/scopes/", "/accessToken/claims/aud/", "/accessToken/claims/expires_in")
+	if ev.RefreshToken != nil {
+		replace = append(replace, "/refreshToken/claims/expires_in")
+	}
+	if r := ev.Response; r != nil {
+		add = append(add, "/response/parameters/")
+		for _, p := range []string{"refresh_token", "id_token"} {
+			if slices.Contains(r.Parameters, p) {
+				remove = append(remove, "/response/parameters/"+p)
+			}
+		}
+	}
+	return []action.AllowedOperation{{Op: "add", Paths: add}, {Op: "remove", Paths: remove}, {Op: "replace", Paths: replace}}
 }
