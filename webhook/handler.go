@@ -287,6 +287,9 @@ func explain(rs []engine.PolicyResult) []string {
 		if r.Cause != policy.CauseNone {
 			s += ":" + r.Cause.String()
 		}
+		if r.Rule != "" {
+			s += "(" + r.Rule + ")"
+		}
 		if r.ExpiresIn > 0 {
 			s += ":" + strconv.FormatInt(r.ExpiresIn, 10) + "s"
 		}

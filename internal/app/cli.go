@@ -171,6 +171,9 @@ func decide(args []string, stdout, stderr io.Writer) int {
 		if r.Cause != policy.CauseNone {
 			line += ", " + r.Cause.String()
 		}
+		if r.Rule != "" {
+			line += " (rule " + r.Rule + ")"
+		}
 		if r.ExpiresIn > 0 {
 			line += fmt.Sprintf(", expires in %d s", r.ExpiresIn)
 		}

@@ -423,7 +423,7 @@ func geoCheck(g *policy.Geo, country string) (policy.Cause, bool) {
 }
 
 func deny(r PolicyResult, c policy.Cause) PolicyResult {
-	r.Action, r.Cause, r.ExpiresIn = policy.Deny, c, 0
+	r.Action, r.Cause, r.ExpiresIn, r.Rule = policy.Deny, c, 0, ""
 	return r
 }
 
