@@ -194,7 +194,7 @@ func TestSamplesCompile(t *testing.T) {
 			continue
 		}
 		ps := testutil.SamplePolicies(t, f, testutil.Secrets{"abuseipdb/apiKey": "k", "abuseipdb-failopen/apiKey": "k"})
-		if len(ps) != 1 {
+		if len(ps) == 0 {
 			t.Errorf("%s: %d policies", f, len(ps))
 		}
 	}

@@ -75,7 +75,7 @@ func TestReloadFailuresReported(t *testing.T) {
 	if n := logs.Count(failed); n != 1 {
 		t.Errorf("failure logged %d times, want once", n)
 	}
-	if n := logs.Count(`"error"="policy default/a: spec.geo.blockedCountries: \"iran\"`); n != 1 {
+	if n := logs.Count(`a.yaml: document 1: TokenPolicy.policy.tokenguard.io \"a\" is invalid: [spec.geo.blockedCountries[0]: Too long: may not be more than 2 bytes`); n != 1 {
 		t.Errorf("cause logged %d times, want once", n)
 	}
 	if s := store.Load(); s.Policies[0].Geo.Blocked[0] != "KP" {

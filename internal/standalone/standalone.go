@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,12 +23,14 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/crdvalidation"
 	"github.com/tokenguard/tokenguard/internal/metrics"
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
@@ -120,39 +123,63 @@ func (l *Loader) files() ([]string, error) {
 
 // Decode reads every TokenPolicy in a multi-document YAML or JSON stream.
 // Documents of other kinds (a Secret beside the policy, say) are skipped.
+// Each policy is checked against the CRD, with its defaults applied, as the
+// API server would on create (internal/crdvalidation), so a policy file is
+// judged and its problems worded exactly as kubectl would show them.
 func Decode(r io.Reader, source string) ([]*v1alpha1.TokenPolicy, error) {
 	dec := yaml.NewYAMLOrJSONDecoder(r, 4096)
 	var out []*v1alpha1.TokenPolicy
 	for i := 0; ; i++ {
-		var raw map[string]any
-		if err := dec.Decode(&raw); err != nil {
+		var doc json.RawMessage
+		if err := dec.Decode(&doc); err != nil {
 			if errors.Is(err, io.EOF) {
 				return out, nil
 			}
 			return nil, fmt.Errorf("%s: document %d: %w", source, i+1, err)
 		}
-		if raw == nil || raw["kind"] != "TokenPolicy" {
-			continue
-		}
-		if av, _ := raw["apiVersion"].(string); av != v1alpha1.GroupVersion.String() {
-			return nil, fmt.Errorf("%s: document %d: apiVersion %q, want %s", source, i+1, av, v1alpha1.GroupVersion)
-		}
-		b, err := sigsyaml.Marshal(raw)
+		tp, err := decodePolicy(doc)
 		if err != nil {
-			return nil, err
-		}
-		var tp v1alpha1.TokenPolicy
-		if err := sigsyaml.UnmarshalStrict(b, &tp); err != nil {
 			return nil, fmt.Errorf("%s: document %d: %w", source, i+1, err)
 		}
-		if tp.Name == "" {
-			return nil, fmt.Errorf("%s: document %d: metadata.name is required", source, i+1)
+		if tp != nil {
+			out = append(out, tp)
 		}
-		if tp.Namespace == "" {
-			tp.Namespace = "default"
-		}
-		out = append(out, &tp)
 	}
+}
+
+// decodePolicy checks and decodes one document; it returns nil for a
+// document that is not a TokenPolicy.
+func decodePolicy(doc json.RawMessage) (*v1alpha1.TokenPolicy, error) {
+	var raw map[string]any
+	// As the API server decodes: integers as int64, for the schema and CEL.
+	if err := utiljson.Unmarshal(doc, &raw); err != nil {
+		return nil, err
+	}
+	if raw == nil || raw["kind"] != "TokenPolicy" {
+		return nil, nil
+	}
+	if av, _ := raw["apiVersion"].(string); av != v1alpha1.GroupVersion.String() {
+		return nil, fmt.Errorf("apiVersion %q, want %s", av, v1alpha1.GroupVersion)
+	}
+	meta, _ := raw["metadata"].(map[string]any)
+	if name, _ := meta["name"].(string); name == "" {
+		return nil, errors.New("metadata.name is required")
+	}
+	if ns, _ := meta["namespace"].(string); ns == "" {
+		meta["namespace"] = "default"
+	}
+	if err := crdvalidation.Admit(context.Background(), raw); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	var tp v1alpha1.TokenPolicy
+	if err := sigsyaml.UnmarshalStrict(b, &tp); err != nil {
+		return nil, err
+	}
+	return &tp, nil
 }
 
 // Load reads and compiles every policy once and publishes them. Any file or

@@ -99,8 +99,12 @@ func TestLoadAndReload(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct{ content, err string }{
-		"invalid spec":  {policyYAML("a", "kp"), `policy default/a: spec.geo.blockedCountries: "kp" is not an ISO 3166-1`},
-		"unknown field": {policyYAML("a", "KP") + "  colour: blue\n", `unknown field "colour"`},
+		"invalid spec": {policyYAML("a", "kp"), `invalid-spec.yaml: document 1: TokenPolicy.policy.tokenguard.io "a" is invalid: ` +
+			`spec.geo.blockedCountries[0]: Invalid value: "kp": must be an ISO 3166-1 alpha-2 country code in upper case, such as KP`},
+		"time zone": {policyYAML("a", "KP") + "  accessHours: {timeZone: Mars/Olympus, windows: [{start: \"09:00\", end: \"17:00\"}], outside: {action: Deny}}\n",
+			`policy default/a: spec.accessHours.timeZone: "Mars/Olympus" is not an IANA time zone name`},
+		"unknown field": {policyYAML("a", "KP") + "  colour: blue\n", `strict decoding error: unknown field "spec.colour"`},
+		"bad name":      {strings.Replace(policyYAML("a", "KP"), "{name: a}", "{name: A_1}", 1), `metadata.name: Invalid value: "A_1": a lowercase RFC 1123 subdomain`},
 		"wrong version": {strings.Replace(policyYAML("a", "KP"), "v1alpha1", "v9", 1), `apiVersion "policy.tokenguard.io/v9"`},
 		"no name":       {strings.Replace(policyYAML("a", "KP"), "{name: a}", "{}", 1), "metadata.name is required"},
 		"defined twice": {policyYAML("a", "KP") + "---\n" + policyYAML("a", "IR"), "policy default/a is defined twice"},

@@ -1,0 +1,140 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+// Package crdvalidationtest is the one table of TokenPolicy spec rules: each
+// invalid spec with the message the API server gives for it. The envtest
+// suite (controllers, a real kube-apiserver) and the offline checks
+// (internal/crdvalidation, standalone policy files) both run it, so the
+// CRD's markers and the offline validator cannot drift apart. A new spec
+// rule gets its case here; see docs/development.md.
+package crdvalidationtest
+
+import "strings"
+
+// Case is one invalid spec, as YAML, and a substring of the API server's
+// error for it. Write specs as a typed client sends them: a field set to
+// its zero value (0, "", false) without a pointer is omitted by the client
+// and so never reaches the API server. Quote YAML 1.1 words (y, n, on,
+// off): policy files are read without the Go types, as kubectl reads them,
+// and there they are booleans.
+type Case struct {
+	Name    string
+	Spec    string
+	Message string
+}
+
+// Valid is a spec with every field set; both the API server and the offline
+// validator accept it.
+const Valid = `
+match: {tenants: [t], clientIDs: [c], grantTypes: [authorization_code]}
+mode: Enforce
+clientIP: {header: x-client-source-ip, onMissing: Allow}
+networks: {trustedCIDRs: [10.0.0.0/8, "fd00::/8"], blockedCIDRs: [192.0.2.0/24]}
+geo: {blockedCountries: [KP], onUnknownCountry: Deny}
+abuseIPDB: {apiKeySecretRef: {name: s, key: k}, maxAgeInDays: 90, cacheTTLSeconds: 600, deny: {scoreAbove: 75}, shorten: {scoreAtLeast: 25, expiresInSeconds: 900},
+  onFailure: {action: Shorten, expiresInSeconds: 300}}
+accessHours: {timeZone: Europe/Berlin, windows: [{days: [Monday], start: "00:00", end: "24:00"}], outside: {action: Shorten, expiresInSeconds: 60}, onlyWhenRisky: true}
+token: {maxExpiresInSeconds: 3600, scopes: {add: ["read:x"], remove: [admin]}, audiences: {add: [https://api.example.com, api.example.com], remove: [x]},
+  claims: [{name: a, string: s}, {name: b, number: "-1.5"}, {name: c, boolean: false}, {name: d, strings: [x]}], decisionClaims: {country: geo, abuseScore: risk}}
+denial: {failureReason: access_denied, descriptions: {missingClientIP: No address., blockedNetwork: Blocked network., blockedCountry: "Blocked from ({country}) with score {score}: sorry!",
+  unknownCountry: Unknown country., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only.}}
+`
+
+const key = `apiKeySecretRef: {name: s, key: k}`
+
+// Cases are the invalid specs.
+var Cases = []Case{
+	// mode, match, clientIP
+	{"mode", `mode: Sometimes`,
+		`spec.mode: Unsupported value: "Sometimes": supported values: "Enforce", "Audit"`},
+	{"grant type", `match: {grantTypes: [implicit]}`,
+		`spec.match.grantTypes[0]: Unsupported value: "implicit": supported values: "authorization_code", "client_credentials", "password", "refresh_token"`},
+	{"tenant listed twice", `match: {tenants: [a, a]}`,
+		`spec.match.tenants[1]: Duplicate value: "a"`},
+	{"header", `clientIP: {header: "x y"}`,
+		`spec.clientIP.header: Invalid value: "x y": spec.clientIP.header in body should match '^[A-Za-z0-9][A-Za-z0-9.-]*$'`},
+	{"on missing", `clientIP: {onMissing: Shorten}`,
+		`spec.clientIP.onMissing: Unsupported value: "Shorten": supported values: "Deny", "Allow"`},
+
+	// networks, geo
+	{"CIDR", `networks: {blockedCIDRs: [10.0.0.300/8]}`,
+		`spec.networks.blockedCIDRs[0]: Invalid value: "10.0.0.300/8": must be a network in CIDR notation, such as 203.0.113.0/24 or 2001:db8::/32`},
+	{"CIDR prefix length", `networks: {trustedCIDRs: [10.0.0.0/33]}`,
+		`spec.networks.trustedCIDRs[0]: Invalid value: "10.0.0.0/33": must be a network in CIDR notation`},
+	{"country code", `geo: {blockedCountries: [kp]}`,
+		`spec.geo.blockedCountries[0]: Invalid value: "kp": must be an ISO 3166-1 alpha-2 country code in upper case, such as KP`},
+	{"country code too long", `geo: {allowedCountries: [XXX]}`,
+		`spec.geo.allowedCountries[0]: Too long: may not be more than 2 bytes`},
+	{"both country lists", `geo: {blockedCountries: [KP], allowedCountries: [LK]}`,
+		`spec.geo: Invalid value: set blockedCountries or allowedCountries, not both`},
+	{"unknown country action", `geo: {onUnknownCountry: Shorten}`,
+		`spec.geo.onUnknownCountry: Unsupported value: "Shorten": supported values: "Deny", "Allow"`},
+
+	// abuseIPDB
+	{"secret key name", `abuseIPDB: {apiKeySecretRef: {name: s, key: "a/b"}}`,
+		`spec.abuseIPDB.apiKeySecretRef.key: Invalid value: "a/b": spec.abuseIPDB.apiKeySecretRef.key in body should match '^[-._a-zA-Z0-9]+$'`},
+	{"empty secret name", `abuseIPDB: {apiKeySecretRef: {name: "", key: k}}`,
+		`spec.abuseIPDB.apiKeySecretRef.name: Invalid value: "": spec.abuseIPDB.apiKeySecretRef.name in body should be at least 1 chars long`},
+	{"max age", `abuseIPDB: {` + key + `, maxAgeInDays: 366}`,
+		`spec.abuseIPDB.maxAgeInDays: Invalid value: 366: spec.abuseIPDB.maxAgeInDays in body should be less than or equal to 365`},
+	{"cache TTL", `abuseIPDB: {` + key + `, cacheTTLSeconds: 604801}`,
+		`spec.abuseIPDB.cacheTTLSeconds: Invalid value: 604801: spec.abuseIPDB.cacheTTLSeconds in body should be less than or equal to 604800`},
+	{"score above 100", `abuseIPDB: {` + key + `, deny: {scoreAbove: 101}}`,
+		`spec.abuseIPDB.deny.scoreAbove: Invalid value: 101: spec.abuseIPDB.deny.scoreAbove in body should be less than or equal to 100`},
+	{"shorten above deny", `abuseIPDB: {` + key + `, deny: {scoreAbove: 50}, shorten: {scoreAtLeast: 60, expiresInSeconds: 60}}`,
+		`spec.abuseIPDB: Invalid value: shorten.scoreAtLeast must not be above deny.scoreAbove: scores that shorten lie below those that deny`},
+	{"failure Shorten without lifetime", `abuseIPDB: {` + key + `, onFailure: {action: Shorten}}`,
+		`spec.abuseIPDB.onFailure: Invalid value: expiresInSeconds is required when action is Shorten`},
+	{"failure Deny with lifetime", `abuseIPDB: {` + key + `, onFailure: {action: Deny, expiresInSeconds: 60}}`,
+		`spec.abuseIPDB.onFailure: Invalid value: expiresInSeconds is only used when action is Shorten`},
+
+	// accessHours
+	{"clock time", `accessHours: {windows: [{start: "9:00", end: "17:00"}], outside: {action: Deny}}`,
+		`spec.accessHours.windows[0].start: Invalid value: "9:00": must be a time of day as HH:MM, from 00:00 to 24:00`},
+	{"window across midnight", `accessHours: {windows: [{start: "22:00", end: "06:00"}], outside: {action: Deny}}`,
+		`spec.accessHours.windows[0]: Invalid value: start must be before end; split a window that crosses midnight in two`},
+	{"weekday", `accessHours: {windows: [{days: [Caturday], start: "09:00", end: "17:00"}], outside: {action: Deny}}`,
+		`spec.accessHours.windows[0].days[0]: Unsupported value: "Caturday": supported values: "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"`},
+	{"no window", `accessHours: {windows: [], outside: {action: Deny}}`,
+		`spec.accessHours.windows: Invalid value: 0: spec.accessHours.windows in body should have at least 1 items`},
+	{"outside Shorten without lifetime", `accessHours: {windows: [{start: "09:00", end: "17:00"}], outside: {action: Shorten}}`,
+		`spec.accessHours.outside: Invalid value: expiresInSeconds is required when action is Shorten`},
+	{"outside Allow", `accessHours: {windows: [{start: "09:00", end: "17:00"}], outside: {action: Allow}}`,
+		`spec.accessHours.outside.action: Unsupported value: "Allow": supported values: "Deny", "Shorten"`},
+	{"only when risky without AbuseIPDB", `accessHours: {windows: [{start: "09:00", end: "17:00"}], outside: {action: Deny}, onlyWhenRisky: true}`,
+		`spec: Invalid value: accessHours.onlyWhenRisky needs abuseIPDB: only AbuseIPDB judges a call risky`},
+
+	// token
+	{"lifetime below 1 s", `token: {maxExpiresInSeconds: 0}`,
+		`spec.token.maxExpiresInSeconds: Invalid value: 0: spec.token.maxExpiresInSeconds in body should be greater than or equal to 1`},
+	{"reserved claim", `token: {claims: [{name: Aud, string: x}]}`,
+		`spec.token.claims[0].name: Invalid value: "Aud": is a standard claim the platform manages; choose another name`},
+	{"reserved decision claim", `token: {decisionClaims: {country: sub}}`,
+		`spec.token.decisionClaims.country: Invalid value: "sub": is a standard claim the platform manages; choose another name`},
+	{"claim name", `token: {claims: [{name: "a b", string: x}]}`,
+		`spec.token.claims[0].name: Invalid value: "a b": spec.token.claims[0].name in body should match '^[A-Za-z0-9_.:#-]+$'`},
+	{"two claim values", `token: {claims: [{name: tier, string: x, boolean: true}]}`,
+		`spec.token.claims[0]: Invalid value: set exactly one of string, number, boolean or strings`},
+	{"no claim value", `token: {claims: [{name: tier}]}`,
+		`spec.token.claims[0]: Invalid value: set exactly one of string, number, boolean or strings`},
+	{"duplicate claims", `token: {claims: [{name: tier, string: x}, {name: tier, string: z}]}`,
+		`spec.token: Invalid value: claim names must be unique`},
+	{"number claim", `token: {claims: [{name: n1, number: "1e3"}]}`,
+		`spec.token.claims[0].number: Invalid value: "1e3": must be a decimal number such as 42 or -0.5`},
+	{"scope with a space", `token: {scopes: {add: ["read write"]}}`,
+		`spec.token.scopes.add[0]: Invalid value: "read write": must be a scope token: printable ASCII without spaces, double quotes or backslashes`},
+	{"URN audience", `token: {audiences: {add: ["urn:example:api"]}}`,
+		`spec.token.audiences.add[0]: Invalid value: "urn:example:api": must be a URI such as https://api.example.com or a name of letters, digits, dots and hyphens: the platform drops other audiences`},
+
+	// denial
+	{"description with a comma", `denial: {descriptions: {highRisk: "Blocked, sorry."}}`,
+		`spec.denial.descriptions.highRisk: Invalid value: "Blocked, sorry.": may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - and the placeholders {country} and {score}: the platform rejects commas, slashes, quotes and other characters`},
+	{"description with an unknown placeholder", `denial: {descriptions: {blockedCountry: "Blocked in {city}."}}`,
+		`spec.denial.descriptions.blockedCountry: Invalid value: "Blocked in {city}.": may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - and the placeholders {country} and {score}`},
+	{"description too long", `denial: {descriptions: {highRisk: "` + strings.Repeat("a", 301) + `"}}`,
+		`spec.denial.descriptions.highRisk: Too long: may not be more than 300 bytes`},
+	{"failure reason server_error", `denial: {failureReason: server_error}`,
+		`spec.denial.failureReason: Invalid value: "server_error": server_error, internal_server_error and 500 are refused by the platform`},
+	{"failure reason text", `denial: {failureReason: "denied/blocked"}`,
+		`spec.denial.failureReason: Invalid value: "denied/blocked": may contain only letters, digits, spaces and the characters _ . ! ? ; : ' ( ) [ ] -`},
+}
