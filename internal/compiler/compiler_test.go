@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/crdvalidation/crdvalidationtest"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/testutil"
 )
@@ -142,14 +143,13 @@ func TestTolerant(t *testing.T) {
 		`token: {maxExpiresInSeconds: -1, claims: [{name: aud}, {name: aud, string: a, boolean: true}, {name: x, strings: []}]}`,
 		`denial: {failureReason: "server_error", descriptions: {highRisk: "a, b / c"}}`,
 	} {
-		func() {
-			defer func() {
-				if r := recover(); r != nil {
-					t.Errorf("%s: panic %v", spec, r)
-				}
-			}()
-			_, _ = compiler.Compile(context.Background(), tp(t, spec), secrets)
-		}()
+		compileNoPanic(t, spec)
+	}
+	for _, tc := range crdvalidationtest.Cases {
+		compileNoPanic(t, tc.Spec)
+	}
+	if _, err := compiler.Compile(context.Background(), tp(t, crdvalidationtest.Valid), secrets); err != nil && !compiler.IsSecretError(err) {
+		t.Errorf("the valid policy with every field: %v", err)
 	}
 	for name, spec := range map[string]string{
 		"CIDR":    `networks: {blockedCIDRs: [10.0.0.0/33]}`,
@@ -163,6 +163,16 @@ func TestTolerant(t *testing.T) {
 			t.Errorf("%s: got %v, %v; want it not served", name, p, err)
 		}
 	}
+}
+
+func compileNoPanic(t *testing.T, spec string) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: panic %v", spec, r)
+		}
+	}()
+	_, _ = compiler.Compile(context.Background(), tp(t, spec), secrets)
 }
 
 // A Secret problem still yields a policy: its AbuseIPDB step fails and the

@@ -26,8 +26,12 @@ type Case struct {
 // Valid is a spec with every field set; both the API server and the offline
 // validator accept it.
 const Valid = `
-match: {tenants: [t], clientIDs: [c], grantTypes: [authorization_code]}
+match: {tenants: [t], clientIDs: [c], grantTypes: [authorization_code], aut: [APPLICATION_USER], userStores: [PRIMARY], organizations: [acme],
+  userOrganizations: [partner], subOrganization: true, requestedScopes: {operator: ContainsAny, values: [admin]},
+  claims: [{name: groups, operator: ContainsAny, values: [contractors]}, {name: email, operator: Exists}]}
 mode: Enforce
+userRules: [{name: no-admin, when: {requestedScopes: {operator: ContainsAny, values: [admin]}}, action: Deny},
+  {name: short, when: {claims: [{name: sub, operator: In, values: [x]}]}, action: Shorten, expiresInSeconds: 300}]
 clientIP: {header: x-client-source-ip, onMissing: Allow}
 networks: {trustedCIDRs: [10.0.0.0/8, "fd00::/8"], blockedCIDRs: [192.0.2.0/24]}
 geo: {blockedCountries: [KP], onUnknownCountry: Deny}
@@ -35,9 +39,11 @@ abuseIPDB: {apiKeySecretRef: {name: s, key: k}, maxAgeInDays: 90, cacheTTLSecond
   onFailure: {action: Shorten, expiresInSeconds: 300}}
 accessHours: {timeZone: Europe/Berlin, windows: [{days: [Monday], start: "00:00", end: "24:00"}], outside: {action: Shorten, expiresInSeconds: 60}, onlyWhenRisky: true}
 token: {maxExpiresInSeconds: 3600, scopes: {add: ["read:x"], remove: [admin]}, audiences: {add: [https://api.example.com, api.example.com], remove: [x]},
-  claims: [{name: a, string: s}, {name: b, number: "-1.5"}, {name: c, boolean: false}, {name: d, strings: [x]}], decisionClaims: {country: geo, abuseScore: risk}}
+  claims: [{name: a, string: s}, {name: b, number: "-1.5"}, {name: c, boolean: false}, {name: d, strings: [x]}], decisionClaims: {country: geo, abuseScore: risk},
+  removeClaims: [department], arrayClaims: [{name: groups, remove: [admin], replace: [{from: staff, to: guest}]}], maxRefreshExpiresInSeconds: 86400,
+  whenRisky: {maxRefreshExpiresInSeconds: 3600, withholdRefreshToken: true, withholdIDToken: true}}
 denial: {failureReason: access_denied, descriptions: {missingClientIP: No address., blockedNetwork: Blocked network., blockedCountry: "Blocked from ({country}) with score {score}: sorry!",
-  unknownCountry: Unknown country., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only.}}
+  unknownCountry: Unknown country., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only., userRule: Not for you.}}
 `
 
 const key = `apiKeySecretRef: {name: s, key: k}`
@@ -55,6 +61,27 @@ var Cases = []Case{
 		`spec.clientIP.header: Invalid value: "x y": spec.clientIP.header in body should match '^[A-Za-z0-9][A-Za-z0-9.-]*$'`},
 	{"on missing", `clientIP: {onMissing: Shorten}`,
 		`spec.clientIP.onMissing: Unsupported value: "Shorten": supported values: "Deny", "Allow"`},
+
+	{"aut", `match: {aut: [USER]}`,
+		`spec.match.aut[0]: Unsupported value: "USER": supported values: "APPLICATION", "APPLICATION_USER"`},
+	{"claim operator", `match: {claims: [{name: groups, operator: Has, values: [a]}]}`,
+		`spec.match.claims[0].operator: Unsupported value: "Has": supported values: "Exists", "DoesNotExist", "In", "NotIn", "ContainsAny", "ContainsAll", "ContainsNone"`},
+	{"Exists with values", `match: {claims: [{name: groups, operator: Exists, values: [a]}]}`,
+		`spec.match.claims[0]: Invalid value: Exists and DoesNotExist take no values; the other operators need at least one`},
+	{"In without values", `match: {claims: [{name: groups, operator: In}]}`,
+		`spec.match.claims[0]: Invalid value: Exists and DoesNotExist take no values; the other operators need at least one`},
+	{"requested scopes operator", `match: {requestedScopes: {operator: In, values: [a]}}`,
+		`spec.match.requestedScopes.operator: Unsupported value: "In": supported values: "ContainsAny", "ContainsAll", "ContainsNone"`},
+
+	// userRules
+	{"user rule without conditions", `userRules: [{name: r, when: {}, action: Deny}]`,
+		`spec.userRules[0]: Invalid value: when needs at least one condition`},
+	{"user rule Shorten without lifetime", `userRules: [{name: r, when: {subOrganization: true}, action: Shorten}]`,
+		`spec.userRules[0]: Invalid value: expiresInSeconds is required when action is Shorten`},
+	{"user rule name", `userRules: [{name: No_Admin, when: {subOrganization: true}, action: Deny}]`,
+		`spec.userRules[0].name: Invalid value: "No_Admin": spec.userRules[0].name in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'`},
+	{"user rule names", `userRules: [{name: r, when: {subOrganization: true}, action: Deny}, {name: r, when: {aut: [APPLICATION]}, action: Deny}]`,
+		`spec.userRules[1]: Duplicate value: {"name":"r"}`},
 
 	// networks, geo
 	{"CIDR", `networks: {blockedCIDRs: [10.0.0.300/8]}`,
@@ -125,6 +152,13 @@ var Cases = []Case{
 		`spec.token.scopes.add[0]: Invalid value: "read write": must be a scope token: printable ASCII without spaces, double quotes or backslashes`},
 	{"URN audience", `token: {audiences: {add: ["urn:example:api"]}}`,
 		`spec.token.audiences.add[0]: Invalid value: "urn:example:api": must be a URI such as https://api.example.com or a name of letters, digits, dots and hyphens: the platform drops other audiences`},
+
+	{"claim set and removed", `token: {claims: [{name: tier, string: x}], removeClaims: [tier]}`,
+		`spec.token: Invalid value: a claim cannot be both set and removed`},
+	{"array claim without change", `token: {arrayClaims: [{name: groups}]}`,
+		`spec.token.arrayClaims[0]: Invalid value: set remove, replace or both`},
+	{"replacement to itself", `token: {arrayClaims: [{name: groups, replace: [{from: a, to: a}]}]}`,
+		`spec.token.arrayClaims[0].replace[0]: Invalid value: from and to must differ`},
 
 	// denial
 	{"description with a comma", `denial: {descriptions: {highRisk: "Blocked, sorry."}}`,
