@@ -221,7 +221,7 @@ func readRequest(name string) (*action.Request, error) {
 		name = "stdin"
 		b, err = io.ReadAll(os.Stdin)
 	} else {
-		b, err = os.ReadFile(name)
+		b, err = os.ReadFile(name) //nolint:gosec // the operator names the file
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--request: %w", err)

@@ -84,7 +84,7 @@ func Request(ip string, opts ...func(*action.Request)) *action.Request {
 				ClientID: "CCm5aWk4TjKgprfH_fmuMI7edDQa", GrantType: "authorization_code",
 				Scopes: []string{"openid", "profile"},
 			},
-			Tenant: action.Tenant{ID: "2210", Name: "testwso2"},
+			Tenant: action.Tenant{ID: "2210", Name: tenantName},
 			AccessToken: action.AccessToken{
 				TokenType: "JWT",
 				Scopes:    []string{"openid", "profile"},
@@ -92,7 +92,7 @@ func Request(ip string, opts ...func(*action.Request)) *action.Request {
 					{Name: "iss", Value: raw(`"https://api.asgardeo.io/t/testwso2/oauth2/token"`)},
 					{Name: "client_id", Value: raw(`"CCm5aWk4TjKgprfH_fmuMI7edDQa"`)},
 					{Name: "aut", Value: raw(`"APPLICATION_USER"`)},
-					{Name: "expires_in", Value: raw(`3600`)},
+					{Name: expiresIn, Value: raw(`3600`)},
 					{Name: "aud", Value: raw(`["CCm5aWk4TjKgprfH_fmuMI7edDQa"]`)},
 					{Name: "subject_type", Value: raw(`"public"`)},
 					{Name: "sub", Value: raw(`"e204849c-1a2b"`)},
@@ -118,6 +118,12 @@ func Request(ip string, opts ...func(*action.Request)) *action.Request {
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
 
+// The tenant and claim of the contract's example calls.
+const (
+	tenantName = "testwso2"
+	expiresIn  = "expires_in"
+)
+
 // UserRequest is a v1.3 platform call for a user token: Request's call
 // plus the user, user store and organizations, email and groups claims, a
 // refresh token and the token response's parameters. Options apply before
@@ -126,7 +132,7 @@ func raw(s string) json.RawMessage { return json.RawMessage(s) }
 // the paths the platform would offer.
 func UserRequest(ip string, opts ...func(*action.Request)) *action.Request {
 	r := Request(ip)
-	root := &action.Organization{ID: "f2604b90-0001", Name: "testwso2", Handle: "testwso2", Depth: 0}
+	root := &action.Organization{ID: "f2604b90-0001", Name: tenantName, Handle: tenantName, Depth: 0}
 	ev := r.Event
 	ev.Organization = root
 	ev.User = &action.User{ID: "e204849c-1a2b", Organization: root}
@@ -134,7 +140,7 @@ func UserRequest(ip string, opts ...func(*action.Request)) *action.Request {
 	ev.AccessToken.Claims = append(ev.AccessToken.Claims,
 		action.Claim{Name: "email", Value: raw(`"alice@example.com"`)},
 		action.Claim{Name: "roles", Value: raw(`["viewer"]`)})
-	ev.RefreshToken = &action.RefreshToken{Claims: []action.Claim{{Name: "expires_in", Value: raw(`86400`)}}}
+	ev.RefreshToken = &action.RefreshToken{Claims: []action.Claim{{Name: expiresIn, Value: raw(`86400`)}}}
 	ev.Response = &action.TokenResponse{Parameters: []string{"access_token", "token_type", "scope", "expires_in", "refresh_token", "id_token"}}
 	for _, o := range opts {
 		o(r)
@@ -150,12 +156,12 @@ func ApplicationRequest(ip string) *action.Request {
 	ev := r.Event
 	ev.Request.GrantType = "client_credentials"
 	ev.Request.Scopes = nil
-	ev.Organization = &action.Organization{ID: "f2604b90-0001", Name: "testwso2", Handle: "testwso2"}
+	ev.Organization = &action.Organization{ID: "f2604b90-0001", Name: tenantName, Handle: tenantName}
 	ev.AccessToken.Claims = []action.Claim{
 		{Name: "iss", Value: raw(`"https://api.asgardeo.io/t/testwso2/oauth2/token"`)},
 		{Name: "client_id", Value: raw(`"CCm5aWk4TjKgprfH_fmuMI7edDQa"`)},
 		{Name: "aut", Value: raw(`"APPLICATION"`)},
-		{Name: "expires_in", Value: raw(`3600`)},
+		{Name: expiresIn, Value: raw(`3600`)},
 		{Name: "aud", Value: raw(`["CCm5aWk4TjKgprfH_fmuMI7edDQa"]`)},
 		{Name: "sub", Value: raw(`"CCm5aWk4TjKgprfH_fmuMI7edDQa"`)},
 	}
