@@ -2,9 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package standalone serves TokenPolicies from files, without Kubernetes.
-// Policies go through the same compile step as in the cluster; Secret
-// references resolve from a directory laid out like a mounted Secret:
-// DIR/<secret-name>/<key>.
+// Each policy is checked against the CRD as the API server would check it
+// (internal/crdvalidation), then goes through the same compile step as in
+// the cluster. Secret references resolve from a directory laid out like a
+// mounted Secret: DIR/<secret-name>/<key>.
 package standalone
 
 import (

@@ -162,7 +162,8 @@ var Cases = []Case{
 
 	// denial
 	{"description with a comma", `denial: {descriptions: {highRisk: "Blocked, sorry."}}`,
-		`spec.denial.descriptions.highRisk: Invalid value: "Blocked, sorry.": may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - and the placeholders {country} and {score}: the platform rejects commas, slashes, quotes and other characters`},
+		`spec.denial.descriptions.highRisk: Invalid value: "Blocked, sorry.": may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - ` +
+			`and the placeholders {country} and {score}: the platform rejects commas, slashes, quotes and other characters`},
 	{"description with an unknown placeholder", `denial: {descriptions: {blockedCountry: "Blocked in {city}."}}`,
 		`spec.denial.descriptions.blockedCountry: Invalid value: "Blocked in {city}.": may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - and the placeholders {country} and {score}`},
 	{"description too long", `denial: {descriptions: {highRisk: "` + strings.Repeat("a", 301) + `"}}`,
