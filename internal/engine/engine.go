@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/state"
 )
 
 // GeoResolver maps an address to an ISO 3166-1 alpha-2 country code, or ""
@@ -145,6 +146,10 @@ type Engine struct {
 	// ReputationBudget bounds the time all AbuseIPDB lookups of one call may
 	// take together; the policy's failure mode applies past it.
 	ReputationBudget time.Duration
+	// State holds velocity counters and user history, shared by every
+	// replica when it is Redis or Valkey. Nil: the rules that need it
+	// follow their policy's onStoreFailure.
+	State state.Store
 }
 
 // ScoreSource says where a decision's score came from.
@@ -223,9 +228,9 @@ type Decision struct {
 	policiesBuf [4]PolicyResult
 }
 
-// state holds what one call has resolved so far, so that policies sharing a
+// callState holds what one call has resolved so far, so that policies sharing a
 // header, an address or a score resolve it once.
-type state struct {
+type callState struct {
 	call       *Call
 	header     string
 	sent       netip.Addr
@@ -247,7 +252,7 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 	start := time.Now()
 	d := &Decision{Score: -1}
 	d.Policies = d.policiesBuf[:0]
-	st := state{call: call, ctx: ctx}
+	st := callState{call: call, ctx: ctx}
 	defer func() {
 		if st.cancel != nil {
 			st.cancel()
@@ -294,7 +299,7 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 	return d
 }
 
-func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult {
+func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyResult {
 	r := PolicyResult{Key: p.Key, Mode: p.Mode}
 	// User rules need no address: they come first and hold whatever the
 	// address checks find.
@@ -358,7 +363,7 @@ func (e *Engine) evaluate(st *state, d *Decision, p *policy.Policy) PolicyResult
 
 // accessHours applies the policy's access hours to r: outside them the call
 // is denied or its token shortened.
-func accessHours(st *state, p *policy.Policy, r PolicyResult, risky bool) PolicyResult {
+func accessHours(st *callState, p *policy.Policy, r PolicyResult, risky bool) PolicyResult {
 	if h := p.AccessHours; h != nil && (!h.OnlyWhenRisky || risky) && !h.Inside(st.call.Now) {
 		if h.Outside == policy.Deny {
 			return deny(r, policy.CauseOutsideAccessHours)
@@ -368,7 +373,7 @@ func accessHours(st *state, p *policy.Policy, r PolicyResult, risky bool) Policy
 	return r
 }
 
-func (e *Engine) abuseCheck(st *state, d *Decision, a *policy.Abuse, ip netip.Addr, r *PolicyResult) (policy.Action, policy.Cause, bool) {
+func (e *Engine) abuseCheck(st *callState, d *Decision, a *policy.Abuse, ip netip.Addr, r *PolicyResult) (policy.Action, policy.Cause, bool) {
 	if e.Reputation == nil {
 		if d.ScoreSource == ScoreNotNeeded {
 			d.ScoreSource = ScoreDisabled
@@ -556,7 +561,7 @@ func containsIP(ps []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-func (st *state) clientIP(header string) (netip.Addr, bool) {
+func (st *callState) clientIP(header string) (netip.Addr, bool) {
 	if st.ipResolved && st.header == header {
 		return st.ip, st.ipOK
 	}
@@ -572,7 +577,7 @@ func (st *state) clientIP(header string) (netip.Addr, bool) {
 	return st.ip, st.ipOK
 }
 
-func (st *state) countryOf(g GeoResolver, ip netip.Addr) string {
+func (st *callState) countryOf(g GeoResolver, ip netip.Addr) string {
 	if !st.geoDone {
 		st.country, st.geoDone = "", true
 		if g != nil {
@@ -582,7 +587,7 @@ func (st *state) countryOf(g GeoResolver, ip netip.Addr) string {
 	return st.country
 }
 
-func (st *state) reputationCtx(budget time.Duration) context.Context {
+func (st *callState) reputationCtx(budget time.Duration) context.Context {
 	if st.cancel == nil && budget > 0 {
 		st.ctx, st.cancel = context.WithTimeout(st.ctx, budget)
 	}
