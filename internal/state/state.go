@@ -38,7 +38,10 @@ type Store interface {
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
 	// Hit records one event at now in the sliding window at key and returns
 	// how many events the window (now-window, now] holds, this one
-	// included. Exact across every client of the store.
+	// included: events at or before now-window are dropped first. Exact
+	// across every client of the store: concurrent hits each get a
+	// different count. The key expires window after the last hit. An event
+	// a client with a clock ahead recorded "after" now is counted too.
 	Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
