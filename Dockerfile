@@ -17,6 +17,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY main.go ./
 COPY api/ api/
+COPY config/crd/ config/crd/
 COPY controllers/ controllers/
 COPY internal/ internal/
 COPY webhook/ webhook/

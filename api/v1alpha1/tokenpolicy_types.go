@@ -641,6 +641,7 @@ type Claim struct {
 }
 
 // DecisionClaims names claims that record the decision in the token.
+// +kubebuilder:validation:XValidation:rule="!has(self.country) || !has(self.abuseScore) || self.country != self.abuseScore",message="country and abuseScore need different claims"
 type DecisionClaims struct {
 	// country is the name of a claim set to the resolved country code.
 	// +optional
@@ -654,6 +655,7 @@ type DecisionClaims struct {
 // TokenChanges are changes made to every token the policy lets through.
 // +kubebuilder:validation:XValidation:rule="!has(self.claims) || self.claims.all(c, self.claims.exists_one(d, d.name == c.name))",message="claim names must be unique"
 // +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.removeClaims) || !self.claims.exists(c, c.name in self.removeClaims)",message="a claim cannot be both set and removed"
+// +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.decisionClaims) || !self.claims.exists(c, (has(self.decisionClaims.country) && c.name == self.decisionClaims.country) || (has(self.decisionClaims.abuseScore) && c.name == self.decisionClaims.abuseScore))",message="a decision claim cannot also be set in claims"
 type TokenChanges struct {
 	// maxExpiresInSeconds caps the access token lifetime. A token is never
 	// lengthened.

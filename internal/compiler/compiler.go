@@ -301,10 +301,8 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 	if a := t.Audiences; a != nil {
 		out.AddAudiences, out.RemoveAudiences = strs(a.Add), a.Remove
 	}
-	seen := map[string]bool{}
 	for i, cl := range t.Claims {
 		n := string(cl.Name)
-		seen[n] = true
 		v, ok := claimValue(cl)
 		if !ok {
 			c.unconvertible(fmt.Sprintf("spec.token.claims[%d]", i), n)
@@ -315,17 +313,6 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 	userTokenChanges(t, &out)
 	if d := t.DecisionClaims; d != nil {
 		out.CountryClaim, out.ScoreClaim = string(d.Country), string(d.AbuseScore)
-		// Not a schema rule (yet): one claim cannot carry two values.
-		for _, fn := range [][2]string{{"country", out.CountryClaim}, {"abuseScore", out.ScoreClaim}} {
-			f, n := fn[0], fn[1]
-			if n == "" {
-				continue
-			}
-			if seen[n] {
-				c.fail("spec.token.decisionClaims."+f, "claim %q is also set in claims", n)
-			}
-			seen[n] = true
-		}
 	}
 	return out
 }

@@ -111,10 +111,6 @@ func TestInvalidSpecs(t *testing.T) {
 			`spec.accessHours.timeZone: "Mars/Olympus" is not an IANA time zone name`},
 		"local time zone": {`accessHours: {timeZone: Local, windows: [{start: "09:00", end: "10:00"}], outside: {action: Deny}}`,
 			`"Local" is not an IANA time zone name`},
-		"decision claim also set": {`token: {claims: [{name: x, string: a}], decisionClaims: {country: x}}`,
-			`spec.token.decisionClaims.country: claim "x" is also set in claims`},
-		"one claim for both decisions": {`token: {decisionClaims: {country: x, abuseScore: x}}`,
-			`spec.token.decisionClaims.abuseScore: claim "x" is also set in claims`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

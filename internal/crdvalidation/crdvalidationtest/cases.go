@@ -155,6 +155,10 @@ var Cases = []Case{
 
 	{"claim set and removed", `token: {claims: [{name: tier, string: x}], removeClaims: [tier]}`,
 		`spec.token: Invalid value: a claim cannot be both set and removed`},
+	{"decision claim also set", `token: {claims: [{name: x, string: a}], decisionClaims: {country: x}}`,
+		`spec.token: Invalid value: a decision claim cannot also be set in claims`},
+	{"one claim for both decisions", `token: {decisionClaims: {country: x, abuseScore: x}}`,
+		`spec.token.decisionClaims: Invalid value: country and abuseScore need different claims`},
 	{"array claim without change", `token: {arrayClaims: [{name: groups}]}`,
 		`spec.token.arrayClaims[0]: Invalid value: set remove, replace or both`},
 	{"replacement to itself", `token: {arrayClaims: [{name: groups, replace: [{from: a, to: a}]}]}`,
