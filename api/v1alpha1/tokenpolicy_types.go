@@ -128,6 +128,25 @@ type TokenPolicySpec struct {
 	// +optional
 	UserRules []UserRule `json:"userRules,omitempty"`
 
+	// velocity limits token issuances per client, client address, user or
+	// user and address over a sliding window, counted across every replica
+	// when TokenGuard shares state in Redis or Valkey.
+	// +kubebuilder:validation:MaxItems=8
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Velocity []VelocityLimit `json:"velocity,omitempty"`
+
+	// userHistory judges a call against the user's earlier ones: a country
+	// not seen before, or travel faster than possible.
+	// +optional
+	UserHistory *UserHistory `json:"userHistory,omitempty"`
+
+	// onStoreFailure is what velocity limits and user history do when the
+	// shared state cannot be read or written in time.
+	// +optional
+	OnStoreFailure *DependencyFailure `json:"onStoreFailure,omitempty"`
+
 	// token lists the changes made to every access token the policy lets through.
 	// +optional
 	Token *TokenChanges `json:"token,omitempty"`
@@ -641,7 +660,7 @@ type Claim struct {
 }
 
 // DecisionClaims names claims that record the decision in the token.
-// +kubebuilder:validation:XValidation:rule="!has(self.country) || !has(self.abuseScore) || self.country != self.abuseScore",message="country and abuseScore need different claims"
+// +kubebuilder:validation:XValidation:rule="[has(self.country) ? self.country : '', has(self.abuseScore) ? self.abuseScore : '', has(self.riskReasons) ? self.riskReasons : ''].filter(n, n != '').all(n, [has(self.country) ? self.country : '', has(self.abuseScore) ? self.abuseScore : '', has(self.riskReasons) ? self.riskReasons : ''].filter(m, m == n).size() == 1)",message="each decision claim needs its own name"
 type DecisionClaims struct {
 	// country is the name of a claim set to the resolved country code.
 	// +optional
@@ -650,12 +669,20 @@ type DecisionClaims struct {
 	// abuseScore is the name of a claim set to the AbuseIPDB score.
 	// +optional
 	AbuseScore ClaimName `json:"abuseScore,omitempty"`
+
+	// riskReasons is the name of an array claim listing the signals that
+	// judged the call risky (high_risk, reputation_unavailable,
+	// outside_access_hours, user_rule, velocity, new_country,
+	// impossible_travel, state_unavailable), so APIs can ask for step-up.
+	// Not set when none fired.
+	// +optional
+	RiskReasons ClaimName `json:"riskReasons,omitempty"`
 }
 
 // TokenChanges are changes made to every token the policy lets through.
 // +kubebuilder:validation:XValidation:rule="!has(self.claims) || self.claims.all(c, self.claims.exists_one(d, d.name == c.name))",message="claim names must be unique"
 // +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.removeClaims) || !self.claims.exists(c, c.name in self.removeClaims)",message="a claim cannot be both set and removed"
-// +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.decisionClaims) || !self.claims.exists(c, (has(self.decisionClaims.country) && c.name == self.decisionClaims.country) || (has(self.decisionClaims.abuseScore) && c.name == self.decisionClaims.abuseScore))",message="a decision claim cannot also be set in claims"
+// +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.decisionClaims) || !self.claims.exists(c, (has(self.decisionClaims.country) && c.name == self.decisionClaims.country) || (has(self.decisionClaims.abuseScore) && c.name == self.decisionClaims.abuseScore) || (has(self.decisionClaims.riskReasons) && c.name == self.decisionClaims.riskReasons))",message="a decision claim cannot also be set in claims"
 type TokenChanges struct {
 	// maxExpiresInSeconds caps the access token lifetime. A token is never
 	// lengthened.
@@ -707,6 +734,124 @@ type TokenChanges struct {
 	// outside access hours with Shorten, a user rule that shortens).
 	// +optional
 	WhenRisky *RiskyTokenChanges `json:"whenRisky,omitempty"`
+}
+
+// VelocityKey is what a velocity limit counts by.
+// +kubebuilder:validation:Enum=Client;ClientAddress;User;UserAddress
+type VelocityKey string
+
+// Velocity keys.
+const (
+	VelocityClient        VelocityKey = "Client"
+	VelocityClientAddress VelocityKey = "ClientAddress"
+	VelocityUser          VelocityKey = "User"
+	VelocityUserAddress   VelocityKey = "UserAddress"
+)
+
+// VelocityLimit denies or shortens tokens past a number of issuances in a
+// sliding window. Every call the limit sees counts, refused ones too, so a
+// client that keeps trying stays limited.
+// +kubebuilder:validation:XValidation:rule="self.action != 'Shorten' || has(self.expiresInSeconds)",message="expiresInSeconds is required when action is Shorten"
+// +kubebuilder:validation:XValidation:rule="self.action == 'Shorten' || !has(self.expiresInSeconds)",message="expiresInSeconds is only used when action is Shorten"
+type VelocityLimit struct {
+	// name identifies the limit in logs, metrics and decision claims.
+	// +required
+	Name RuleName `json:"name"`
+
+	// by is what is counted: Client (tenant and client id), ClientAddress
+	// (and the client address), User (tenant and user), UserAddress (and the
+	// client address). Calls without a user or an address skip the limits
+	// that need one.
+	// +required
+	By VelocityKey `json:"by"`
+
+	// windowSeconds is the sliding window, 1 s to 1 day.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=86400
+	// +required
+	WindowSeconds int32 `json:"windowSeconds"`
+
+	// limit is the number of calls the window allows; the next one is
+	// denied or shortened.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10000
+	// +required
+	Limit int32 `json:"limit"`
+
+	// action is Deny or Shorten. Shorten counts the call as risky.
+	// +required
+	Action UserRuleAction `json:"action"`
+
+	// expiresInSeconds is the access token lifetime when action is Shorten.
+	// +optional
+	ExpiresInSeconds *ExpiresInSeconds `json:"expiresInSeconds,omitempty"`
+}
+
+// HistoryActionType is what a user-history signal does.
+// +kubebuilder:validation:Enum=Deny;Shorten;Flag
+type HistoryActionType string
+
+// HistoryAction says what a user-history signal does: Deny, Shorten, or
+// Flag (only record it: in logs, metrics and the riskReasons claim).
+// +kubebuilder:validation:XValidation:rule="self.action != 'Shorten' || has(self.expiresInSeconds)",message="expiresInSeconds is required when action is Shorten"
+// +kubebuilder:validation:XValidation:rule="self.action == 'Shorten' || !has(self.expiresInSeconds)",message="expiresInSeconds is only used when action is Shorten"
+type HistoryAction struct {
+	// action is Deny, Shorten or Flag. Shorten and Flag count the call as risky.
+	// +required
+	Action HistoryActionType `json:"action"`
+
+	// expiresInSeconds is the access token lifetime when action is Shorten.
+	// +optional
+	ExpiresInSeconds *ExpiresInSeconds `json:"expiresInSeconds,omitempty"`
+}
+
+// ImpossibleTravel fires when the speed between the user's previous
+// location and this call's exceeds maxSpeedKmh. It needs a GeoIP database
+// with coordinates (a City database).
+type ImpossibleTravel struct {
+	HistoryAction `json:",inline"`
+
+	// maxSpeedKmh is the fastest believable travel, in km/h. Airliners fly
+	// at about 900.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	// +kubebuilder:default=1000
+	// +optional
+	MaxSpeedKmh int32 `json:"maxSpeedKmh,omitempty"`
+
+	// minDistanceKm ignores shorter moves: city databases place an address
+	// tens of kilometres off, and mobile networks move users between
+	// gateways.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=20000
+	// +kubebuilder:default=200
+	// +optional
+	MinDistanceKm int32 `json:"minDistanceKm,omitempty"`
+}
+
+// UserHistory judges a call by the user's earlier token issuances (per
+// tenant and user). Only calls that got a token are remembered: the
+// country (and coarse coordinates, to 0.1 degree) and the time.
+// +kubebuilder:validation:XValidation:rule="has(self.newCountry) || has(self.impossibleTravel)",message="set newCountry, impossibleTravel or both"
+type UserHistory struct {
+	// retentionDays is how long a user's countries and last location are
+	// remembered; a country not seen for that long is new again.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=365
+	// +kubebuilder:default=30
+	// +optional
+	RetentionDays int32 `json:"retentionDays,omitempty"`
+
+	// newCountry fires when the user gets a token from a country not seen
+	// within retentionDays. A user's first token sets the baseline and
+	// does not fire.
+	// +optional
+	NewCountry *HistoryAction `json:"newCountry,omitempty"`
+
+	// impossibleTravel fires when the user would have travelled faster than
+	// believable since their previous token.
+	// +optional
+	ImpossibleTravel *ImpossibleTravel `json:"impossibleTravel,omitempty"`
 }
 
 // ClaimValue is an element value of an array claim.
@@ -809,6 +954,18 @@ type DenialDescriptions struct {
 	// userRule is used when a user rule denies.
 	// +optional
 	UserRule Description `json:"userRule,omitempty"`
+	// velocity is used when a velocity limit denies.
+	// +optional
+	Velocity Description `json:"velocity,omitempty"`
+	// newCountry is used when a token from a new country is denied.
+	// +optional
+	NewCountry Description `json:"newCountry,omitempty"`
+	// impossibleTravel is used when impossible travel is denied.
+	// +optional
+	ImpossibleTravel Description `json:"impossibleTravel,omitempty"`
+	// stateUnavailable is used when the shared state fails and onStoreFailure is Deny.
+	// +optional
+	StateUnavailable Description `json:"stateUnavailable,omitempty"`
 }
 
 // TokenPolicyStatus reports whether the policy is served.

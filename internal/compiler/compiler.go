@@ -113,6 +113,7 @@ func Compile(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader
 		}
 	}
 	p.UserRules = c.userRules(s.UserRules)
+	c.stateRules(s, p)
 	if ip := s.ClientIP; ip != nil {
 		if ip.Header != "" {
 			p.IPHeader = strings.ToLower(ip.Header)
@@ -312,7 +313,7 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 	}
 	userTokenChanges(t, &out)
 	if d := t.DecisionClaims; d != nil {
-		out.CountryClaim, out.ScoreClaim = string(d.Country), string(d.AbuseScore)
+		out.CountryClaim, out.ScoreClaim, out.RiskClaim = string(d.Country), string(d.AbuseScore), string(d.RiskReasons)
 	}
 	return out
 }
@@ -361,6 +362,10 @@ func denial(p *policy.Policy, d *v1alpha1.Denial) {
 		{policy.CauseReputationUnavailable, ds.ReputationUnavailable},
 		{policy.CauseOutsideAccessHours, ds.OutsideAccessHours},
 		{policy.CauseUserRule, ds.UserRule},
+		{policy.CauseVelocity, ds.Velocity},
+		{policy.CauseNewCountry, ds.NewCountry},
+		{policy.CauseImpossibleTravel, ds.ImpossibleTravel},
+		{policy.CauseStateUnavailable, ds.StateUnavailable},
 	} {
 		if e.v != "" {
 			p.Descriptions[e.cause] = string(e.v)

@@ -177,8 +177,10 @@ type PolicyResult struct {
 	Cause     policy.Cause
 	ExpiresIn int64
 	Trusted   bool
-	// Rule names the user rule that denied or shortened, if one did.
+	// Rule names the user rule or velocity limit that decided, if one did.
 	Rule string
+	// Signals are the causes that judged the call risky (shortened or flagged).
+	Signals policy.Signals
 }
 
 // Denial is the answer for a denied call.
@@ -210,6 +212,15 @@ type Decision struct {
 	// Withhold the refresh token or the ID token from the token response.
 	WithholdRefreshToken bool
 	WithholdIDToken      bool
+	// Signals are what judged the allowed call risky, by the Enforce
+	// policies that let it through.
+	Signals policy.Signals
+
+	// StateError is the first failure of the shared state during the call
+	// (StateUse says for what: velocity or history); the policies'
+	// onStoreFailure applied.
+	StateError error
+	StateUse   string
 
 	// Explanation. IP is the address judged; SentIP is the address as sent
 	// when it differs (an IPv4 taken from inside an IPv6 address, see
@@ -241,6 +252,13 @@ type callState struct {
 	geoDone    bool
 	ctx        context.Context
 	cancel     context.CancelFunc
+
+	userID   string
+	userDone bool
+	hist     *history
+	histErr  error
+	histDone bool
+	observe  *observation
 }
 
 // Decide evaluates every policy that matches the call, in snapshot order
@@ -283,8 +301,11 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 		}
 		e.merge(d, p, r)
 	}
+	if !d.Deny {
+		e.remember(ctx, &st, d)
+	}
 	if d.Deny {
-		d.ExpiresIn, d.RefreshExpiresIn = 0, 0
+		d.ExpiresIn, d.RefreshExpiresIn, d.Signals = 0, 0, 0
 		d.AddScopes, d.RemoveScopes, d.AddAudiences, d.RemoveAudiences, d.Claims = nil, nil, nil, nil, nil
 		d.RemoveClaims, d.ArrayClaims = nil, nil
 		d.WithholdRefreshToken, d.WithholdIDToken = false, false
@@ -293,6 +314,16 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 		d.AddAudiences = without(d.AddAudiences, d.RemoveAudiences)
 		if len(d.RemoveClaims) > 0 {
 			d.Claims = slices.DeleteFunc(d.Claims, func(c policy.Claim) bool { return slices.Contains(d.RemoveClaims, c.Name) })
+		}
+		if d.Signals != 0 {
+			for _, p := range snap.Policies {
+				if n := p.Token.RiskClaim; n != "" && slices.ContainsFunc(d.Policies, func(r PolicyResult) bool {
+					return r.Key == p.Key && r.Mode == policy.Enforce
+				}) {
+					v, _ := json.Marshal(d.Signals.Names())
+					d.Claims = addClaim(d.Claims, policy.Claim{Name: n, Value: v})
+				}
+			}
 		}
 	}
 	d.Took = time.Since(start)
@@ -323,8 +354,12 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 			return deny(r, policy.CauseMissingClientIP)
 		}
 		// Allowed without an address: the address-based checks (networks,
-		// countries, AbuseIPDB) are skipped, the rules that need none still
-		// hold. No risk was judged, so onlyWhenRisky hours do not apply.
+		// countries, AbuseIPDB, limits by address, user history) are
+		// skipped, the rules that need none still hold. No risk was judged
+		// by AbuseIPDB, so onlyWhenRisky hours do not apply.
+		if e.velocity(st, d, p, &r, netip.Addr{}) {
+			return r
+		}
 		return accessHours(st, p, r, false)
 	}
 	d.IP, d.SentIP = ip, netip.Addr{}
@@ -357,6 +392,12 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 		if act == policy.Deny {
 			return deny(r, cause)
 		}
+	}
+	if e.velocity(st, d, p, &r, ip) {
+		return r
+	}
+	if p.History != nil && e.userHistory(st, d, p, &r, ip) {
+		return r
 	}
 	return accessHours(st, p, r, risky)
 }
@@ -428,7 +469,7 @@ func geoCheck(g *policy.Geo, country string) (policy.Cause, bool) {
 }
 
 func deny(r PolicyResult, c policy.Cause) PolicyResult {
-	r.Action, r.Cause, r.ExpiresIn, r.Rule = policy.Deny, c, 0, ""
+	r.Action, r.Cause, r.ExpiresIn, r.Rule, r.Signals = policy.Deny, c, 0, "", 0
 	return r
 }
 
@@ -439,6 +480,7 @@ func shorten(r *PolicyResult, to int64, c policy.Cause) bool {
 		return false
 	}
 	r.Action = policy.Shorten
+	r.Signals = r.Signals.With(c)
 	if r.ExpiresIn == 0 || to < r.ExpiresIn {
 		r.ExpiresIn, r.Cause, r.Rule = to, c, ""
 		return true
@@ -469,6 +511,7 @@ func (e *Engine) merge(d *Decision, p *policy.Policy, r PolicyResult) {
 		d.ArrayClaims = mergeArrayChange(d.ArrayClaims, a)
 	}
 	d.RefreshExpiresIn = minLifetime(d.RefreshExpiresIn, t.MaxRefreshExpiresIn)
+	d.Signals |= r.Signals
 	if r.Action == policy.Shorten {
 		w := &t.WhenRisky
 		d.RefreshExpiresIn = minLifetime(d.RefreshExpiresIn, w.MaxRefreshExpiresIn)

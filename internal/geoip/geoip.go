@@ -65,6 +65,42 @@ var (
 	pathFlat       = []any{"country_code"}
 )
 
+// coordinates are the location fields of a GeoIP2 / GeoLite2 / DB-IP City
+// record, and of an ip-location-db city file.
+type coordinates struct {
+	Location struct {
+		Latitude  *float64 `maxminddb:"latitude"`
+		Longitude *float64 `maxminddb:"longitude"`
+	} `maxminddb:"location"`
+	Latitude  *float64 `maxminddb:"latitude"`
+	Longitude *float64 `maxminddb:"longitude"`
+}
+
+// location returns the database's coordinates for a (unmapped) address.
+func (d *Database) location(ip netip.Addr) (lat, lon float64, ok bool) {
+	if d.IPVersion == 4 && !ip.Is4() {
+		return 0, 0, false
+	}
+	res := d.mmdb.Lookup(ip)
+	if !res.Found() && d.Format == FormatFlat && d.IPVersion == 6 && ip.Is4() {
+		res = d.mmdb.Lookup(netip.AddrFrom16(ip.As16()))
+	}
+	if !res.Found() {
+		return 0, 0, false
+	}
+	var c coordinates
+	if res.Decode(&c) != nil {
+		return 0, 0, false
+	}
+	switch {
+	case c.Location.Latitude != nil && c.Location.Longitude != nil:
+		return *c.Location.Latitude, *c.Location.Longitude, true
+	case c.Latitude != nil && c.Longitude != nil:
+		return *c.Latitude, *c.Longitude, true
+	}
+	return 0, 0, false
+}
+
 // country returns the database's country for a (unmapped) address, or "".
 func (d *Database) country(ip netip.Addr) string {
 	if d.IPVersion == 4 && !ip.Is4() {
@@ -202,6 +238,21 @@ func (r *Resolver) Country(ip netip.Addr) string {
 		}
 	}
 	return ""
+}
+
+// Location returns the coordinates of the address from the first database
+// that has them (a City database), for impossible-travel checks.
+func (r *Resolver) Location(ip netip.Addr) (lat, lon float64, ok bool) {
+	if !ip.IsValid() {
+		return 0, 0, false
+	}
+	ip = ip.Unmap()
+	for _, d := range *r.dbs.Load() {
+		if lat, lon, ok := d.location(ip); ok {
+			return lat, lon, true
+		}
+	}
+	return 0, 0, false
 }
 
 // Watch checks the files every interval and swaps in any that changed (by

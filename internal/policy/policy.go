@@ -43,6 +43,9 @@ const (
 	Deny
 	// Shorten lets the call through with a shorter token lifetime.
 	Shorten
+	// Flag lets the call through and records the signal (logs, metrics,
+	// the riskReasons claim).
+	Flag
 )
 
 func (a Action) String() string {
@@ -51,6 +54,8 @@ func (a Action) String() string {
 		return "Deny"
 	case Shorten:
 		return "Shorten"
+	case Flag:
+		return "Flag"
 	default:
 		return "Allow"
 	}
@@ -70,11 +75,36 @@ const (
 	CauseReputationUnavailable
 	CauseOutsideAccessHours
 	CauseUserRule
+	CauseVelocity
+	CauseNewCountry
+	CauseImpossibleTravel
+	CauseStateUnavailable
 	numCauses
 )
 
 var causeNames = [numCauses]string{"none", "missing_client_ip", "blocked_network", "blocked_country",
-	"unknown_country", "high_risk", "reputation_unavailable", "outside_access_hours", "user_rule"}
+	"unknown_country", "high_risk", "reputation_unavailable", "outside_access_hours", "user_rule",
+	"velocity", "new_country", "impossible_travel", "state_unavailable"}
+
+// Signals is a set of causes: the signals that judged a call risky.
+type Signals uint32
+
+// With returns s with c added.
+func (s Signals) With(c Cause) Signals { return s | 1<<c }
+
+// Names returns the names of the causes in s, in cause order.
+func (s Signals) Names() []string {
+	if s == 0 {
+		return nil
+	}
+	var out []string
+	for c := Cause(1); c < numCauses; c++ {
+		if s&(1<<c) != 0 {
+			out = append(out, causeNames[c])
+		}
+	}
+	return out
+}
 
 func (c Cause) String() string {
 	if c < numCauses {
@@ -94,6 +124,10 @@ var DefaultDescriptions = [numCauses]string{
 	CauseReputationUnavailable: "Access token issuance is blocked because the IP risk check is unavailable.",
 	CauseOutsideAccessHours:    "Access token issuance is not allowed at this time.",
 	CauseUserRule:              "Access token issuance is not allowed for this user.",
+	CauseVelocity:              "Too many token requests. Try again later.",
+	CauseNewCountry:            "Access token issuance from a new country ({country}) needs a review.",
+	CauseImpossibleTravel:      "Access token issuance is blocked: sign-in locations are too far apart.",
+	CauseStateUnavailable:      "Access token issuance is blocked because a risk check is unavailable.",
 }
 
 // Secret is a string that never prints: fmt, JSON and logr all see a
@@ -125,11 +159,17 @@ type Policy struct {
 	Trusted []netip.Prefix
 	Blocked []netip.Prefix
 
-	UserRules   []UserRule
-	Geo         *Geo
-	Abuse       *Abuse
-	AccessHours *AccessHours
-	Token       TokenChanges
+	UserRules []UserRule
+	Velocity  []VelocityLimit
+	History   *History
+	// OnStoreFailure is what velocity limits and user history do when the
+	// shared state fails: Allow, Deny or Shorten (to StoreFailureTo).
+	OnStoreFailure Action
+	StoreFailureTo int64
+	Geo            *Geo
+	Abuse          *Abuse
+	AccessHours    *AccessHours
+	Token          TokenChanges
 
 	FailureReason string
 	Descriptions  [numCauses]string
@@ -217,6 +257,47 @@ type Conditions struct {
 	Claims            []ClaimCondition
 }
 
+// VelocityKey is what a velocity limit counts by.
+type VelocityKey uint8
+
+// Velocity keys.
+const (
+	ByClient VelocityKey = iota
+	ByClientAddress
+	ByUser
+	ByUserAddress
+)
+
+// VelocityLimit denies or shortens past Limit calls in Window.
+type VelocityLimit struct {
+	Name      string
+	By        VelocityKey
+	Window    time.Duration
+	Limit     int64
+	Action    Action
+	ExpiresIn int64
+}
+
+// SignalAction is what a signal does: Deny, Shorten (to ExpiresIn) or Flag.
+type SignalAction struct {
+	Action    Action
+	ExpiresIn int64
+}
+
+// History judges a call by the user's earlier ones.
+type History struct {
+	Retention  time.Duration
+	NewCountry *SignalAction
+	Travel     *Travel
+}
+
+// Travel is the impossible-travel signal.
+type Travel struct {
+	SignalAction
+	MaxSpeedKmh   float64
+	MinDistanceKm float64
+}
+
 // UserRule denies or shortens calls its conditions select.
 type UserRule struct {
 	Name      string
@@ -301,6 +382,7 @@ type TokenChanges struct {
 	Claims          []Claim
 	CountryClaim    string
 	ScoreClaim      string
+	RiskClaim       string
 
 	RemoveClaims        []string
 	ArrayClaims         []ArrayClaimChange

