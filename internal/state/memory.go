@@ -5,7 +5,6 @@ package state
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,11 +15,6 @@ import (
 // sweepFloor is the number of keys below which Memory never sweeps: a
 // sweep of a small map is not worth its pause.
 const sweepFloor = 1024
-
-// ErrWrongType is returned when an operation meets a key that holds
-// another kind of value (Incr on a value that is not a number, Hit on a
-// plain value, Get on a sliding window), as Redis answers WRONGTYPE.
-var ErrWrongType = errors.New("state: operation against a key holding the wrong kind of value")
 
 type kind uint8
 
@@ -212,9 +206,7 @@ func (s *Memory) Hit(_ context.Context, key string, now time.Time, window time.D
 	// Drop the events at or before now-window, then insert this one in
 	// time order (callers' clocks need not agree to the nanosecond).
 	cut, _ := slices.BinarySearch(e.hits, at-int64(window)+1)
-	if cut > 0 {
-		e.hits = append(e.hits[:0], e.hits[cut:]...)
-	}
+	e.hits = e.hits[cut:] // the array is reclaimed when append next grows it
 	i, _ := slices.BinarySearch(e.hits, at+1)
 	e.hits = slices.Insert(e.hits, i, at)
 	e.expires = clock + int64(window)

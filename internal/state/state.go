@@ -53,6 +53,11 @@ type Store interface {
 // (down, timed out, refused): callers apply their failure mode.
 var ErrUnavailable = errors.New("state store unavailable")
 
+// ErrWrongType is returned when an operation meets a key that holds
+// another kind of value (Incr on a value that is not a number, Hit on a
+// plain value, Get on a sliding window), as Redis answers WRONGTYPE.
+var ErrWrongType = errors.New("state: operation against a key holding the wrong kind of value")
+
 // Prefix starts every key TokenGuard stores, so that a shared Redis or
 // Valkey can hold other applications' keys too.
 const Prefix = "tokenguard:"
