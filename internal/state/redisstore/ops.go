@@ -1,0 +1,175 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/internal/state"
+)
+
+// incrScript adds 1 to a counter and sets its expiry only when it has none
+// (a new counter): later increments keep the window's end. Atomic, so two
+// replicas cannot both see a new counter. PTTL rather than INCR's result
+// so that a counter left without expiry gets one too; PEXPIRE ... NX would
+// need Redis 7.
+var incrScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`)
+
+// hitScript is an exact sliding window: a sorted set of events scored by
+// time (microseconds). It drops the events at or before the window's
+// start (ARGV[2]), adds this one (score ARGV[1], unique member ARGV[3]),
+// counts them and keeps the key for one window (ARGV[4] ms) after the
+// last event. Arithmetic is done by the caller: Lua numbers turned into
+// command arguments could lose digits.
+var hitScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+local n = redis.call('ZCARD', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return n
+`)
+
+// ctx bounds one operation by the store's timeout.
+func (s *Store) ctx(parent context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(parent, s.opTimeout)
+}
+
+// fail wraps err: state.ErrWrongType for a key holding another kind of
+// value, state.ErrUnavailable for everything else (refused, timed out,
+// closed, loading, read-only replica...), so that callers apply their
+// failure mode.
+func fail(op string, err error) error {
+	var rerr redis.Error
+	if errors.As(err, &rerr) {
+		msg := rerr.Error()
+		if strings.Contains(msg, "WRONGTYPE") || strings.Contains(msg, "not an integer") {
+			return fmt.Errorf("redis %s: %w: %w", op, state.ErrWrongType, err)
+		}
+	}
+	return fmt.Errorf("redis %s: %w: %w", op, state.ErrUnavailable, err)
+}
+
+// ttlMillis returns ttl in whole milliseconds, rounded up (Redis's
+// smallest unit), or an error when it is not positive.
+func ttlMillis(op string, ttl time.Duration) (int64, error) {
+	if ttl <= 0 {
+		return 0, fmt.Errorf("state: %s: ttl must be positive, got %s", op, ttl)
+	}
+	return int64((ttl + time.Millisecond - 1) / time.Millisecond), nil
+}
+
+// Get implements state.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	b, err := s.c.Get(ctx, key).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fail("get", err)
+	}
+	return b, true, nil
+}
+
+// Set implements state.Store.
+func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ms, err := ttlMillis("set", ttl)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := s.c.Set(ctx, key, value, time.Duration(ms)*time.Millisecond).Err(); err != nil {
+		return fail("set", err)
+	}
+	return nil
+}
+
+// SetNX implements state.Store (SET key value PX ttl NX).
+func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ms, err := ttlMillis("setnx", ttl)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	ok, err := s.c.SetNX(ctx, key, value, time.Duration(ms)*time.Millisecond).Result()
+	if err != nil {
+		return false, fail("setnx", err)
+	}
+	return ok, nil
+}
+
+// Delete implements state.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := s.c.Del(ctx, key).Err(); err != nil {
+		return fail("delete", err)
+	}
+	return nil
+}
+
+// Incr implements state.Store with one script run (EVALSHA).
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	ms, err := ttlMillis("incr", ttl)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := incrScript.Run(ctx, s.c, []string{key}, ms).Int64()
+	if err != nil {
+		return 0, fail("incr", err)
+	}
+	return n, nil
+}
+
+// Hit implements state.Store with one script run (EVALSHA). Times have
+// microsecond precision.
+func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error) {
+	ms, err := ttlMillis("hit", window)
+	if err != nil {
+		return 0, err
+	}
+	at := now.UnixMicro()
+	score := strconv.FormatInt(at, 10)
+	member := score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := hitScript.Run(ctx, s.c, []string{key},
+		score, strconv.FormatInt(at-window.Microseconds(), 10), member, ms).Int64()
+	if err != nil {
+		return 0, fail("hit", err)
+	}
+	return n, nil
+}
+
+// Ping implements state.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fail("ping", err)
+	}
+	return nil
+}
+
+// Close implements state.Store. Operations after it fail with
+// state.ErrUnavailable.
+func (s *Store) Close() error { return s.c.Close() }
