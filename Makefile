@@ -123,6 +123,10 @@ run: build geoip ## Run standalone on the seed use case policy and the embedded 
 geoip: ## Fetch the DB-IP Lite country database (pinned, checksum-verified) into bin/geoip.
 	@hack/fetch-geoip.sh >/dev/null
 
+.PHONY: geoip-city
+geoip-city: ## Fetch the DB-IP Lite city database (coordinates for impossible travel; 64 MB) and print its flags.
+	@hack/fetch-geoip.sh city
+
 .PHONY: image
 image: build geoip ## Build bin/images/tokenguard.tar: the Dockerfile's image, without Docker, for the local cluster.
 	go run ./hack/image tokenguard --binary $(BIN)/tokenguard --geoip-dir "$$(dirname "$$(hack/fetch-geoip.sh)")" \
