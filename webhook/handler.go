@@ -271,6 +271,12 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 	if d.ScoreError != nil {
 		kv = append(kv, "abuseipdbError", d.ScoreError.Error())
 	}
+	if d.Signals != 0 {
+		kv = append(kv, "riskReasons", d.Signals.Names())
+	}
+	if d.StateError != nil {
+		kv = append(kv, "stateError", d.StateUse+": "+d.StateError.Error())
+	}
 	for _, s := range skipped {
 		kv = append(kv, "skipped", s.Change()+": "+s.Reason)
 	}
