@@ -1,0 +1,51 @@
+// Copyright 2026 The TokenGuard Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+package webhook_test
+
+import (
+	"testing"
+
+	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/state"
+	"github.com/tokenguard/tokenguard/internal/state/redisstore"
+	"github.com/tokenguard/tokenguard/internal/state/redistest"
+	tu "github.com/tokenguard/tokenguard/internal/testutil"
+)
+
+// statePolicy adds a velocity limit per user and user history (new
+// country) to the seed policy: two store round trips per call (a sliding
+// window hit, a history read) and a history write.
+const statePolicy = `
+clientIP: {onMissing: Allow}
+velocity: [{name: per-user, by: User, windowSeconds: 60, limit: 1000000000, action: Deny}]
+userHistory: {newCountry: {action: Flag}}
+onStoreFailure: {action: Allow}
+`
+
+// BenchmarkHandlerState is the decision cost with the rules that need shared
+// state, next to the same call without them, in one run: the store in
+// memory (one replica), and a real redis-server on loopback (the fleet).
+// docs/performance.md has the figures.
+func BenchmarkHandlerState(b *testing.B) {
+	body := tu.JSON(b, tu.UserRequest("14.102.69.58"))
+	now := mustTime("2026-11-26T10:00:00Z")
+	run := func(b *testing.B, extra []*policy.Policy, s state.Store) {
+		e := newEnv(b, append(seedPolicies(b), extra...), envOptions{now: now})
+		e.handler.Engine.State = s
+		post(b, e.url, "application/json", body) // warm the score cache
+		benchServe(b, e.handler, body)
+	}
+	b.Run("no-state-rules", func(b *testing.B) { run(b, nil, nil) })
+	withState := []*policy.Policy{tu.Policy(b, "state", statePolicy, nil)}
+	b.Run("memory", func(b *testing.B) { run(b, withState, state.NewMemory(nil)) })
+	b.Run("redis", func(b *testing.B) {
+		srv := redistest.Start(b)
+		s, err := redisstore.New(redisstore.Options{URL: srv.URL()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		run(b, withState, s)
+	})
+}
