@@ -24,6 +24,9 @@ type Metrics struct {
 	// AbuseIPDBRejectedKeys is the number of keys paused now.
 	AbuseIPDBKeyRejections prometheus.Counter
 	AbuseIPDBRejectedKeys  prometheus.Gauge
+
+	// State has the shared store's operation and fallback metrics.
+	State *State
 }
 
 // New creates the collectors and registers them with reg.
@@ -75,6 +78,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Policies in the snapshot this replica serves.",
 		}),
 	}
+	m.State = NewState(reg)
 	reg.MustRegister(m.Decisions, m.PolicyEvaluations, m.Requests, m.RequestDuration,
 		m.AbuseIPDBRequests, m.AbuseIPDBCache, m.AbuseIPDBKeyRejections, m.AbuseIPDBRejectedKeys, m.SkippedChanges, m.GeoIPBuildTime, m.PoliciesServed)
 	return m
