@@ -8,6 +8,12 @@
 // daily quota so that a burst does not burn what is left, and a pause after
 // AbuseIPDB rejects a key (401 or 403), which listeners hear about
 // (Subscribe) so that the policy's status can say so.
+//
+// With a shared state store (Options.Store) the replicas of a fleet share
+// what each learns: scores (the local cache stays in front), one upstream
+// request per new address for the whole fleet, a daily quota counted
+// across replicas, and the pauses. When the store fails, each lookup falls
+// back to this replica's own cache, coalescing and pauses (see shared.go).
 package abuseipdb
 
 import (
@@ -25,11 +31,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tokenguard/tokenguard/internal/engine"
 	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/state"
 )
 
 // DefaultURL is AbuseIPDB's API base.
@@ -50,6 +58,9 @@ const (
 	KindDecode       Kind = "bad_response"
 	// KindOverloaded: too many upstream requests already in flight.
 	KindOverloaded Kind = "overloaded"
+	// KindQuota: the fleet's own daily quota (Options.DailyQuota) is spent;
+	// no request was made. AbuseIPDB's 429 stays KindRateLimited.
+	KindQuota Kind = "quota_exceeded"
 )
 
 // Error is a failed lookup. Its text never contains the API key.
@@ -96,7 +107,10 @@ type Options struct {
 	// to a slow AbuseIPDB; the policy's onFailure applies.
 	MaxInFlight int
 	// Observe, when set, is called once per upstream request with its
-	// result ("ok" or a Kind) and per cache lookup with "hit" or "miss".
+	// result ("ok" or a Kind; "overloaded" and "quota_exceeded" for one
+	// refused before it was made) and per cache lookup with "hit",
+	// "shared_hit" (the local cache missed, the Store had the score) or
+	// "miss".
 	Observe func(event, result string)
 	// RejectedKeyPause is how long no request is made with an API key after
 	// AbuseIPDB rejected it with 401 or 403 (default 5m); lookups with it
@@ -108,6 +122,28 @@ type Options struct {
 	ObserveKeys func(rejected bool, pausedKeys int)
 	// Now defaults to time.Now.
 	Now func() time.Time
+
+	// Store, when set, is shared by the replicas: scores (behind the local
+	// cache, for the policy's TTL), a short lock so that one replica asks
+	// AbuseIPDB for a new address while the others wait for its answer,
+	// the daily quota count, and the rate-limit and rejected-key pauses.
+	// Nil keeps every replica on its own.
+	Store state.Store
+	// StoreTimeout bounds one store operation (default 50ms). A failed or
+	// slow store makes the lookup go on with this replica's own state.
+	StoreTimeout time.Duration
+	// DailyQuota, when positive, caps the upstream requests per API key
+	// and UTC day, counted in Store across the fleet before each request.
+	// Past it lookups fail as KindQuota without a request, so the policy's
+	// onFailure applies. It needs a Store.
+	DailyQuota int
+	// ObserveStore, when set, is called with use "abuseipdb" and result
+	// "fallback" once per lookup that went on without the store (an error,
+	// a timeout, or the store known to be down).
+	ObserveStore func(use, result string)
+	// Log receives one line when the store stops answering and one when it
+	// answers again; the zero Logger discards them.
+	Log logr.Logger
 }
 
 // Client looks up scores. It is safe for concurrent use.
@@ -124,6 +160,15 @@ type Client struct {
 
 	mu     sync.Mutex
 	paused map[uint64]time.Time // API key fingerprint -> no calls before
+	// spent: API key fingerprint -> no calls before (the next UTC day),
+	// after the fleet's daily quota was found spent.
+	spent map[uint64]time.Time
+
+	store        state.Store
+	storeTimeout time.Duration
+	quota        int64
+	observeStore func(use, result string)
+	health       storeHealth
 
 	rejectPause time.Duration
 	observeKeys func(rejected bool, pausedKeys int)
@@ -227,16 +272,27 @@ func New(o Options) (*Client, error) {
 	if o.ObserveKeys == nil {
 		o.ObserveKeys = func(bool, int) {}
 	}
+	if o.DailyQuota > 0 && o.Store == nil {
+		return nil, errors.New("abuseipdb: a daily quota needs a state store to count in")
+	}
+	if o.StoreTimeout <= 0 {
+		o.StoreTimeout = 50 * time.Millisecond
+	}
+	if o.ObserveStore == nil {
+		o.ObserveStore = func(string, string) {}
+	}
 	c, err := lru.New[cacheKey, entry](o.CacheSize)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{
 		base: o.BaseURL, http: &hc, timeout: o.UpstreamTimeout,
-		observe: o.Observe, now: o.Now, cache: c, paused: map[uint64]time.Time{},
+		observe: o.Observe, now: o.Now, cache: c, paused: map[uint64]time.Time{}, spent: map[uint64]time.Time{},
 		inFlight:    make(chan struct{}, o.MaxInFlight),
 		rejectPause: o.RejectedKeyPause, observeKeys: o.ObserveKeys,
 		rejected: map[Fingerprint]*rejection{}, subs: map[int]func(KeyEvent){},
+		store: o.Store, storeTimeout: o.StoreTimeout, quota: int64(o.DailyQuota), observeStore: o.ObserveStore,
+		health: storeHealth{log: o.Log},
 	}, nil
 }
 
@@ -250,57 +306,136 @@ func (c *Client) Cached(q engine.ScoreQuery) (engine.ScoreResult, bool) {
 }
 
 // Score returns the address's abuse confidence score, from the cache when a
-// score no older than q.TTL is there.
+// score no older than q.TTL is there, else from the shared store, else from
+// AbuseIPDB.
 func (c *Client) Score(ctx context.Context, q engine.ScoreQuery) (engine.ScoreResult, error) {
 	if r, ok := c.Cached(q); ok {
 		return r, nil
 	}
 	k := cacheKey{ip: q.IP, maxAge: q.MaxAgeInDays}
-	c.observe("cache", "miss")
 	key := q.APIKey.Reveal()
 	if key == "" {
-		return engine.ScoreResult{}, &Error{Kind: KindNoKey, Detail: "no API key: the referenced Secret or key is missing"}
+		return c.miss(&Error{Kind: KindNoKey, Detail: "no API key: the referenced Secret or key is missing"})
 	}
 	fp := fingerprint(key)
-	if r, ok := c.rejection(Fingerprint(fp)); ok {
-		return engine.ScoreResult{}, &Error{Kind: KindUnauthorized, Detail: fmt.Sprintf(
-			"AbuseIPDB rejected the API key (HTTP %d) at %s; no request with it until %s",
-			r.Status, r.At.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))}
-	}
-	if until, ok := c.pausedUntil(fp); ok {
-		return engine.ScoreResult{}, &Error{Kind: KindRateLimited, Detail: "paused after a rate limit until " + until.UTC().Format(time.RFC3339)}
+	if c.store == nil {
+		// With a store, the scores other replicas fetched are answered
+		// first; the pauses only stop requests (see upstream).
+		if err := c.stopped(fp); err != nil {
+			return c.miss(err)
+		}
 	}
 	flightKey := strconv.FormatUint(fp, 16) + "|" + k.ip.String() + "|" + strconv.Itoa(k.maxAge)
 	ch := c.flight.DoChan(flightKey, func() (any, error) {
-		select {
-		case c.inFlight <- struct{}{}:
-			defer func() { <-c.inFlight }()
-		default:
-			c.observe("upstream", string(KindOverloaded))
-			return 0, &Error{Kind: KindOverloaded, Detail: "too many AbuseIPDB requests in flight"}
-		}
 		// Detached from the first caller: its deadline must not fail the
 		// others waiting on the same request.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()
-		score, err := c.check(uctx, key, fp, q.IP, q.MaxAgeInDays)
-		if err != nil {
-			c.observe("upstream", string(KindOf(err)))
-			return 0, err
-		}
-		c.observe("upstream", "ok")
-		c.cache.Add(k, entry{score: score, fetched: c.now()})
-		return score, nil
+		return c.lookup(uctx, q, k, key, fp)
 	})
 	select {
 	case <-ctx.Done():
-		return engine.ScoreResult{}, &Error{Kind: KindTimeout, Detail: "no answer within the time budget"}
+		return c.miss(&Error{Kind: KindTimeout, Detail: "no answer within the time budget"})
 	case r := <-ch:
+		f, _ := r.Val.(fetched)
+		if f.shared {
+			c.observe("cache", "shared_hit")
+		} else {
+			c.observe("cache", "miss")
+		}
 		if r.Err != nil {
 			return engine.ScoreResult{}, r.Err
 		}
-		return engine.ScoreResult{Score: r.Val.(int)}, nil
+		return engine.ScoreResult{Score: f.score, Cached: f.shared}, nil
 	}
+}
+
+// miss counts a lookup the caches could not answer and returns err.
+func (c *Client) miss(err error) (engine.ScoreResult, error) {
+	c.observe("cache", "miss")
+	return engine.ScoreResult{}, err
+}
+
+// stopped fails a lookup that must not go upstream now: AbuseIPDB rejected
+// the key, or limited its rate, or the day's quota is spent.
+func (c *Client) stopped(fp uint64) error {
+	if r, ok := c.rejection(Fingerprint(fp)); ok {
+		return rejectedError(r)
+	}
+	if until, ok := c.pausedUntil(fp); ok {
+		return pausedError(until)
+	}
+	if until, ok := c.spentUntil(fp); ok {
+		return spentError(until)
+	}
+	return nil
+}
+
+func rejectedError(r KeyRejection) error {
+	return &Error{Kind: KindUnauthorized, Detail: fmt.Sprintf(
+		"AbuseIPDB rejected the API key (HTTP %d) at %s; no request with it until %s",
+		r.Status, r.At.UTC().Format(time.RFC3339), r.Until.UTC().Format(time.RFC3339))}
+}
+
+func pausedError(until time.Time) error {
+	return &Error{Kind: KindRateLimited, Detail: "paused after a rate limit until " + until.UTC().Format(time.RFC3339)}
+}
+
+func spentError(until time.Time) error {
+	return &Error{Kind: KindQuota, Detail: "the daily quota is spent; no request until " + until.UTC().Format(time.RFC3339)}
+}
+
+// fetched is a score one lookup found; shared when another replica had
+// asked AbuseIPDB for it.
+type fetched struct {
+	score  int
+	shared bool
+}
+
+// lookup answers a miss of the local cache: from the shared store when
+// there is one and it answers, else from AbuseIPDB. ctx is the lookup's own,
+// detached from any caller.
+func (c *Client) lookup(ctx context.Context, q engine.ScoreQuery, k cacheKey, key string, fp uint64) (fetched, error) {
+	sc := c.newStoreCall()
+	defer sc.done()
+	if sc.on {
+		if f, err, ok := c.sharedLookup(ctx, sc, q, k, key, fp); ok {
+			return f, err
+		}
+	}
+	return c.upstream(ctx, sc, q, k, key, fp)
+}
+
+// upstream asks AbuseIPDB, unless the shared store says the key is paused
+// or the day's quota is spent, and shares what it learns.
+func (c *Client) upstream(ctx context.Context, sc *storeCall, q engine.ScoreQuery, k cacheKey, key string, fp uint64) (fetched, error) {
+	if err := c.stopped(fp); err != nil {
+		return fetched{}, err
+	}
+	if err := c.sharedPauses(ctx, sc, fp); err != nil {
+		return fetched{}, err
+	}
+	select {
+	case c.inFlight <- struct{}{}:
+		defer func() { <-c.inFlight }()
+	default:
+		c.observe("upstream", string(KindOverloaded))
+		return fetched{}, &Error{Kind: KindOverloaded, Detail: "too many AbuseIPDB requests in flight"}
+	}
+	if err := c.reserve(ctx, sc, fp); err != nil {
+		c.observe("upstream", string(KindOf(err)))
+		return fetched{}, err
+	}
+	score, err := c.check(ctx, sc, key, fp, q.IP, q.MaxAgeInDays)
+	if err != nil {
+		c.observe("upstream", string(KindOf(err)))
+		return fetched{}, err
+	}
+	c.observe("upstream", "ok")
+	at := c.now()
+	c.cache.Add(k, entry{score: score, fetched: at})
+	sc.putScore(ctx, k, entry{score: score, fetched: at}, q.TTL)
+	return fetched{score: score}, nil
 }
 
 func fingerprint(key string) uint64 {
@@ -343,7 +478,7 @@ type checkResponse struct {
 var retryIn = regexp.MustCompile(`(?i)try again in (\d+) seconds?`)
 
 // check makes one upstream request.
-func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr, maxAge int) (int, error) {
+func (c *Client) check(ctx context.Context, sc *storeCall, key string, fp uint64, ip netip.Addr, maxAge int) (int, error) {
 	v := url.Values{}
 	v.Set("ipAddress", ip.String())
 	if maxAge > 0 {
@@ -385,16 +520,24 @@ func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr
 		if s < 0 || s > 100 {
 			return 0, &Error{Kind: KindDecode, Status: resp.StatusCode, Detail: "score out of range: " + strconv.Itoa(s)}
 		}
-		c.noteQuota(fp, resp.Header)
-		c.accepted(Fingerprint(fp))
+		if until, ok := c.noteQuota(fp, resp.Header); ok {
+			sc.sharePause(ctx, fp, until)
+		}
+		if c.accepted(Fingerprint(fp)) {
+			sc.forgetRejection(ctx, fp)
+		}
 		return s, nil
 	case http.StatusUnauthorized, http.StatusForbidden:
-		c.reject(Fingerprint(fp), resp.StatusCode)
+		if r, ok := c.reject(Fingerprint(fp), resp.StatusCode); ok {
+			sc.shareRejection(ctx, fp, r)
+		}
 		return 0, &Error{Kind: KindUnauthorized, Status: resp.StatusCode, Detail: orText(detail, "the API key was refused")}
 	case http.StatusUnprocessableEntity, http.StatusBadRequest:
 		return 0, &Error{Kind: KindInvalid, Status: resp.StatusCode, Detail: orText(detail, "the request was refused")}
 	case http.StatusTooManyRequests:
-		c.pause(fp, c.resumeAt(resp.Header, detail))
+		until := c.resumeAt(resp.Header, detail)
+		c.pause(fp, until)
+		sc.sharePause(ctx, fp, until)
 		return 0, &Error{Kind: KindRateLimited, Status: resp.StatusCode, Detail: orText(detail, "daily quota exhausted")}
 	default:
 		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -410,15 +553,18 @@ func (c *Client) check(ctx context.Context, key string, fp uint64, ip netip.Addr
 func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // noteQuota pauses calls with this key until the reset when a successful
-// answer says no checks remain today.
-func (c *Client) noteQuota(fp uint64, h http.Header) {
+// answer says no checks remain today, and returns the pause's end.
+func (c *Client) noteQuota(fp uint64, h http.Header) (time.Time, bool) {
 	rem := h.Get("X-RateLimit-Remaining")
 	if rem == "" {
-		return
+		return time.Time{}, false
 	}
 	if n, err := strconv.Atoi(rem); err == nil && n <= 0 {
-		c.pause(fp, c.resumeAt(h, ""))
+		until := c.resumeAt(h, "")
+		c.pause(fp, until)
+		return until, true
 	}
+	return time.Time{}, false
 }
 
 // resumeAt reads when calls may start again: Retry-After (seconds), the

@@ -63,27 +63,41 @@ func (c *Client) rejection(fp Fingerprint) (KeyRejection, bool) {
 	return r.KeyRejection, true
 }
 
-// reject pauses lookups with the key after AbuseIPDB refused it. Another
-// refusal within the pause (a request that was already in flight) changes
-// nothing: the pause runs from the first.
-func (c *Client) reject(fp Fingerprint, status int) {
+// reject pauses lookups with the key after AbuseIPDB refused it, and
+// returns the new rejection. Another refusal within the pause (a request
+// that was already in flight) changes nothing: the pause runs from the
+// first, and ok is false.
+func (c *Client) reject(fp Fingerprint, status int) (r KeyRejection, ok bool) {
 	now := c.now()
+	r = KeyRejection{At: now, Status: status, Until: now.Add(c.rejectPause)}
+	return r, c.adoptRejection(fp, r)
+}
+
+// adoptRejection pauses lookups with the key until r.Until, unless a pause
+// that ends no earlier is already running; it reports whether it did. r is
+// this replica's own rejection or one another replica shared.
+func (c *Client) adoptRejection(fp Fingerprint, kr KeyRejection) bool {
+	now := c.now()
+	if !now.Before(kr.Until) {
+		return false
+	}
 	c.mu.Lock()
 	r, ok := c.rejected[fp]
 	if ok && now.Before(r.Until) {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if !ok {
 		r = &rejection{}
 		c.rejected[fp] = r
 	}
-	r.KeyRejection = KeyRejection{At: now, Status: status, Until: now.Add(c.rejectPause)}
+	r.KeyRejection = kr
 	r.gen++
-	c.afterPause(fp, r.gen, c.rejectPause)
+	c.afterPause(fp, r.gen, kr.Until.Sub(now))
 	n := c.pausedKeysLocked(now)
 	c.mu.Unlock()
 	c.notify(KeyEvent{Key: fp, Kind: KeyRejected}, n)
+	return true
 }
 
 // afterPause tells listeners when the pause is over, so that a status that
@@ -110,17 +124,19 @@ func (c *Client) afterPause(fp Fingerprint, gen int, d time.Duration) {
 	})
 }
 
-// accepted forgets a rejection once AbuseIPDB answers with the key again.
-func (c *Client) accepted(fp Fingerprint) {
+// accepted forgets a rejection once AbuseIPDB answers with the key again,
+// and reports whether there was one.
+func (c *Client) accepted(fp Fingerprint) bool {
 	c.mu.Lock()
 	if _, ok := c.rejected[fp]; !ok {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	delete(c.rejected, fp)
 	n := c.pausedKeysLocked(c.now())
 	c.mu.Unlock()
 	c.notify(KeyEvent{Key: fp, Kind: KeyAccepted}, n)
+	return true
 }
 
 func (c *Client) pausedKeysLocked(now time.Time) int {
