@@ -25,6 +25,8 @@ import (
 	"github.com/tokenguard/tokenguard/internal/metrics"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/serve"
+	"github.com/tokenguard/tokenguard/internal/state"
+	"github.com/tokenguard/tokenguard/internal/state/redisstore"
 	"github.com/tokenguard/tokenguard/webhook"
 )
 
@@ -70,6 +72,15 @@ type Options struct {
 	SecretsDir     string
 	ReloadInterval time.Duration
 	ReloadSettle   time.Duration
+
+	// RedisURL selects the shared state: empty keeps it in memory (this
+	// replica's own), a redis:// or rediss:// URL shares it through Redis
+	// or Valkey.
+	RedisURL          string
+	RedisPasswordFile string
+	RedisCAFile       string
+	// RedisTimeout bounds each shared-state operation.
+	RedisTimeout time.Duration
 }
 
 type stringList []string
@@ -111,6 +122,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
 	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
 	fs.DurationVar(&o.ReloadInterval, "reload-interval", 2*time.Second, "Standalone mode: how often policy files and Secret keys are checked for changes.")
+	fs.StringVar(&o.RedisURL, "redis-url", "", "Redis or Valkey the replicas share state through: redis://[:password@]host:port[/db], or rediss://... for TLS. Empty: state is kept in memory, per replica.")
+	fs.StringVar(&o.RedisPasswordFile, "redis-password-file", "", "File holding the Redis password (a mounted Secret), read at start; it wins over a password in --redis-url.")
+	fs.StringVar(&o.RedisCAFile, "redis-ca-file", "", "PEM CA bundle that verifies the Redis server's certificate instead of the system roots (rediss:// only).")
+	fs.DurationVar(&o.RedisTimeout, "redis-timeout", redisstore.DefaultOpTimeout, "Bound on each Redis operation, connecting included; past it the use's failure mode applies. Tens of milliseconds: the platform waits about 3s for the whole call.")
 	fs.DurationVar(&o.ReloadSettle, "reload-settle", 2*time.Second, "How long a changed policy file, Secret key or auth config must keep its content before it is applied; longer than any pause of a writer that rewrites files in place.")
 }
 
@@ -135,6 +150,12 @@ func (o *Options) Validate() error {
 	if o.GeoIPReloadInterval <= 0 || o.ReloadInterval <= 0 || o.ReloadSettle <= 0 {
 		errs = append(errs, errors.New("reload intervals and --reload-settle must be positive"))
 	}
+	if o.RedisTimeout <= 0 || o.RedisTimeout >= time.Second {
+		errs = append(errs, fmt.Errorf("--redis-timeout %s must be above 0 and below 1s (a call makes several operations within the platform's 3s)", o.RedisTimeout))
+	}
+	if o.RedisURL == "" && (o.RedisPasswordFile != "" || o.RedisCAFile != "") {
+		errs = append(errs, errors.New("--redis-password-file and --redis-ca-file need --redis-url"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -153,6 +174,9 @@ type Service struct {
 	Reloads *metrics.Reloads
 	// Lifecycle has the gauges of start-up, drain, leadership and staleness.
 	Lifecycle *metrics.Lifecycle
+	// State is the shared state (in memory without --redis-url), measured
+	// by Metrics.State; the engine decides with it.
+	State state.Store
 
 	draining atomic.Bool
 }
@@ -192,9 +216,14 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		}
 		rep = c
 	}
+	st, err := newState(o, m, log.WithName("state"))
+	if err != nil {
+		return nil, err
+	}
 	store := policy.NewStore()
 	h := newHandler(geo, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
-	svc := &Service{Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg)}
+	h.Engine.State = st
+	svc := &Service{Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg), State: st}
 	svc.Server = &serve.Server{
 		Name: "action endpoint", Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
 		CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),
@@ -202,6 +231,49 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		MaxHeaderBytes: webhook.ServerMaxHeaderBytes,
 	}
 	return svc, nil
+}
+
+// newState builds the shared state, measured by m: in memory without
+// --redis-url, else on Redis. A Redis that does not answer yet does not
+// stop the start: it is logged, every use applies its failure mode, and
+// the client connects by itself once the server answers.
+func newState(o *Options, m *metrics.Metrics, log logr.Logger) (state.Store, error) {
+	if o.RedisURL == "" {
+		log.Info("shared state in memory: each replica keeps its own (set --redis-url to share it)")
+		return state.Instrument(state.NewMemory(nil), m.State.ObserveOp), nil
+	}
+	redisstore.SetLogger(log.WithName("redis"))
+	rs, err := redisstore.New(redisstore.Options{
+		URL: o.RedisURL, PasswordFile: o.RedisPasswordFile, CAFile: o.RedisCAFile, OpTimeout: o.RedisTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--redis-url: %w", err)
+	}
+	st := state.Instrument(rs, m.State.ObserveOp)
+	// The first connection may need a TLS handshake: allow it a few
+	// operation timeouts before calling the server absent.
+	var pingErr error
+	for range 3 {
+		if pingErr = st.Ping(context.Background()); pingErr == nil {
+			break
+		}
+	}
+	if pingErr != nil {
+		log.Error(pingErr, "WARNING: Redis does not answer; serving anyway: each use of the shared state applies its failure mode until it does, and the client reconnects by itself",
+			"addr", rs.Addr())
+	} else {
+		log.Info("shared state on Redis", "addr", rs.Addr(), "timeout", o.RedisTimeout.String())
+	}
+	return st, nil
+}
+
+// Close releases the shared state's connections. Calls still using it
+// then fail over to their failure modes.
+func (s *Service) Close() error {
+	if s.State == nil {
+		return nil
+	}
+	return s.State.Close()
 }
 
 // newHandler assembles the decision path that both the action endpoint and
@@ -228,6 +300,18 @@ func (s *Service) Watchers(ctx context.Context, o *Options, log logr.Logger) {
 	})
 	s.Auth.Settle, s.Auth.Reloads = o.ReloadSettle, s.Reloads
 	go s.Auth.Watch(ctx, 10*time.Second, log.WithName("auth"))
+	go s.closeAfterShutdown(ctx, o.ShutdownTimeout, log.WithName("state"))
+}
+
+// closeAfterShutdown closes the shared state once ctx has ended and the
+// calls in flight have had the shutdown timeout to finish (unless the
+// process exits first, which closes the connections as well).
+func (s *Service) closeAfterShutdown(ctx context.Context, grace time.Duration, log logr.Logger) {
+	<-ctx.Done()
+	time.Sleep(grace)
+	if err := s.Close(); err != nil {
+		log.Error(err, "closing the shared state")
+	}
 }
 
 // readyz fails until the first complete snapshot exists, and from the

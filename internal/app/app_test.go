@@ -4,12 +4,22 @@
 package app_test
 
 import (
+	"context"
+	"errors"
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tokenguard/tokenguard/internal/app"
+	"github.com/tokenguard/tokenguard/internal/state"
+	"github.com/tokenguard/tokenguard/internal/state/redistest"
 )
 
 func parse(t *testing.T, args ...string) *app.Options {
@@ -49,4 +59,107 @@ func TestValidateCollectsProblems(t *testing.T) {
 			t.Errorf("%q lacks %q", err, want)
 		}
 	}
+}
+
+func TestRedisFlags(t *testing.T) {
+	o := parse(t, "--action-auth-config=a.yaml")
+	if o.RedisURL != "" || o.RedisTimeout != 50*time.Millisecond {
+		t.Errorf("defaults: url %q, timeout %s; want none (in memory) and 50ms", o.RedisURL, o.RedisTimeout)
+	}
+	o = parse(t, "--action-auth-config=a.yaml", "--redis-url=rediss://r:6380/2", "--redis-password-file=/p",
+		"--redis-ca-file=/ca.crt", "--redis-timeout=20ms")
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.RedisURL != "rediss://r:6380/2" || o.RedisPasswordFile != "/p" || o.RedisCAFile != "/ca.crt" || o.RedisTimeout != 20*time.Millisecond {
+		t.Errorf("parsed %+v", o)
+	}
+	err := parse(t, "--action-auth-config=a.yaml", "--redis-password-file=/p", "--redis-timeout=1s").Validate()
+	for _, want := range []string{"--redis-timeout 1s must be above 0 and below 1s", "need --redis-url"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate = %v, want %q", err, want)
+		}
+	}
+}
+
+func newService(t *testing.T, args ...string) (*app.Service, *prometheus.Registry) {
+	t.Helper()
+	auth := filepath.Join(t.TempDir(), "auth.yaml")
+	if err := os.WriteFile(auth, []byte("type: NONE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := parse(t, append([]string{"--action-auth-config=" + auth, "--abuseipdb-disabled"}, args...)...)
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := app.NewService(o, reg, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Close() })
+	if svc.State == nil || svc.Handler.Engine.State != svc.State {
+		t.Fatal("the engine does not decide with the service's shared state")
+	}
+	return svc, reg
+}
+
+// Without --redis-url the state is in memory, measured like Redis.
+func TestServiceStateInMemory(t *testing.T) {
+	svc, reg := newService(t)
+	if _, err := svc.State.Incr(context.Background(), state.Key("t"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(reg, "tokenguard_state_operation_duration_seconds"); n == 0 {
+		t.Error("no state operation metrics")
+	}
+}
+
+// A Redis that does not answer at start-up does not stop the service; it
+// is used as soon as it answers, without a restart.
+func TestServiceStartsWithRedisDown(t *testing.T) {
+	srv := redistest.Start(t)
+	srv.Stop()
+	svc, reg := newService(t, "--redis-url="+srv.URL())
+	ctx := context.Background()
+	if _, err := svc.State.Incr(ctx, state.Key("t"), time.Minute); !errors.Is(err, state.ErrUnavailable) {
+		t.Fatalf("Incr with Redis down: %v, want ErrUnavailable", err)
+	}
+	srv.Restart()
+	deadline := time.Now().Add(5 * time.Second)
+	for svc.State.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the service's store did not reconnect within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, err := svc.State.Incr(ctx, state.Key("t"), time.Minute); err != nil || n != 1 {
+		t.Fatalf("Incr after Redis returned = %d, %v", n, err)
+	}
+	if v := counterValue(t, reg, "tokenguard_state_operation_errors_total", "incr"); v < 1 {
+		t.Errorf("errors_total{op=incr} = %v, want the failed Incr counted", v)
+	}
+}
+
+// counterValue returns the value of the counter series name{op=op}.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, op string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" && l.GetValue() == op {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{op=%q}", name, op)
+	return 0
 }

@@ -9,6 +9,7 @@ package redistest
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -165,7 +166,8 @@ func (s *Server) args() []string {
 
 // start runs the server and waits until it accepts connections.
 func (s *Server) start() error {
-	cmd := exec.Command(s.bin, s.args()...) //nolint:gosec // a test's own arguments
+	// Not the test's context: Stop and cleanup end the server with SIGTERM.
+	cmd := exec.CommandContext(context.Background(), s.bin, s.args()...)
 	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)
@@ -195,7 +197,8 @@ func (s *Server) start() error {
 // answers reports whether the port accepts connections and, without TLS,
 // answers PING (NOAUTH counts as an answer).
 func (s *Server) answers() bool {
-	c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+	d := net.Dialer{Timeout: 200 * time.Millisecond}
+	c, err := d.DialContext(context.Background(), "tcp", s.Addr())
 	if err != nil {
 		return false
 	}
@@ -238,7 +241,8 @@ func (s *Server) logTail() string {
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
