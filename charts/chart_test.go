@@ -339,6 +339,11 @@ func TestRefusedValues(t *testing.T) {
 		"drain in minutes":           {[]string{"shutdown.drainPeriod=1m"}, "/shutdown/drainPeriod"},
 		"shutdown as long as grace":  {[]string{"shutdown.timeout=25s"}, "shutdown.drainPeriod (5s) + shutdown.timeout (25s) must be below terminationGracePeriodSeconds (30)"},
 		"grace shortened":            {[]string{"terminationGracePeriodSeconds=20"}, "must be below terminationGracePeriodSeconds (20)"},
+		"redis secret without url":   {[]string{"redis.existingSecret=valkey"}, "redis.existingSecret and redis.tls.caSecret need redis.url"},
+		"redis password in url":      {[]string{"redis.url=redis://:hunter2@valkey:6379"}, "redis.url must not hold the password"},
+		"redis CA without TLS":       {[]string{"redis.url=redis://valkey:6379", "redis.tls.caSecret=ca"}, "needs a rediss:// redis.url"},
+		"redis url not a url":        {[]string{"redis.url=valkey:6379"}, "/redis/url"},
+		"redis timeout in minutes":   {[]string{"redis.url=redis://valkey:6379", "redis.timeout=1m"}, "/redis/timeout"},
 	}
 	for name, tc := range cases {
 		args := []string{"template", "tg", chart, "--set", "actionEndpoint.auth.existingSecret=a"}
@@ -349,4 +354,65 @@ func TestRefusedValues(t *testing.T) {
 			t.Errorf("%s: err %v, want %q", name, err, tc.err)
 		}
 	}
+}
+
+// Shared state: in memory unless redis.url is set; the password and the CA
+// come from Secrets mounted as files.
+func TestRedis(t *testing.T) {
+	has := func(args []string, prefix string) bool {
+		return slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, prefix) })
+	}
+	t.Run("off by default", func(t *testing.T) {
+		ps := render(t).deployment(t).Spec.Template.Spec
+		if has(ps.Containers[0].Args, "--redis-") {
+			t.Errorf("args %v: no --redis-* flag without redis.url", ps.Containers[0].Args)
+		}
+		if len(ps.Volumes) != 1 {
+			t.Errorf("volumes %+v", ps.Volumes)
+		}
+	})
+	t.Run("plain URL", func(t *testing.T) {
+		ps := render(t, "redis.url=redis://valkey.valkey:6379/2", "redis.timeout=30ms").deployment(t).Spec.Template.Spec
+		args := ps.Containers[0].Args
+		for _, a := range []string{"--redis-url=redis://valkey.valkey:6379/2", "--redis-timeout=30ms"} {
+			if !slices.Contains(args, a) {
+				t.Errorf("args %v lack %s", args, a)
+			}
+		}
+		if has(args, "--redis-password-file") || has(args, "--redis-ca-file") || len(ps.Volumes) != 1 {
+			t.Errorf("password or CA without their Secrets: args %v, volumes %+v", args, ps.Volumes)
+		}
+	})
+	t.Run("password and CA from Secrets", func(t *testing.T) {
+		ps := render(t, "redis.url=rediss://valkey.valkey:6380/0", "redis.existingSecret=valkey-auth",
+			"redis.passwordKey=valkey-password", "redis.tls.caSecret=valkey-tls").deployment(t).Spec.Template.Spec
+		c := ps.Containers[0]
+		for _, a := range []string{"--redis-url=rediss://valkey.valkey:6380/0", "--redis-timeout=50ms",
+			"--redis-password-file=/etc/tokenguard/redis/password", "--redis-ca-file=/etc/tokenguard/redis-ca/ca.crt"} {
+			if !slices.Contains(c.Args, a) {
+				t.Errorf("args %v lack %s", c.Args, a)
+			}
+		}
+		vols := map[string]corev1.Volume{}
+		for _, v := range ps.Volumes {
+			vols[v.Name] = v
+		}
+		pw, ca := vols["redis-password"].Secret, vols["redis-ca"].Secret
+		if pw == nil || pw.SecretName != "valkey-auth" || len(pw.Items) != 1 || pw.Items[0] != (corev1.KeyToPath{Key: "valkey-password", Path: "password"}) {
+			t.Errorf("password volume %+v", vols["redis-password"])
+		}
+		if ca == nil || ca.SecretName != "valkey-tls" || len(ca.Items) != 1 || ca.Items[0] != (corev1.KeyToPath{Key: "ca.crt", Path: "ca.crt"}) {
+			t.Errorf("CA volume %+v", vols["redis-ca"])
+		}
+		mounts := map[string]string{}
+		for _, m := range c.VolumeMounts {
+			if !m.ReadOnly {
+				t.Errorf("mount %s is writable", m.Name)
+			}
+			mounts[m.Name] = m.MountPath
+		}
+		if mounts["redis-password"] != "/etc/tokenguard/redis" || mounts["redis-ca"] != "/etc/tokenguard/redis-ca" {
+			t.Errorf("mounts %v", mounts)
+		}
+	})
 }
