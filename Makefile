@@ -63,11 +63,11 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 	$(GOLANGCI_LINT) run --build-tags e2e,cluster ./...
 
 .PHONY: test
-test: envtest helm ## Run all tests: unit, HTTP, chart renders, envtest (real kube-apiserver and etcd).
+test: envtest helm redis ## Run all tests: unit, HTTP, chart renders, envtest (real kube-apiserver and etcd), shared state on a real redis-server.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -race -count=1 ./...
 
 .PHONY: test-e2e
-test-e2e: envtest helm build geoip ## Install manifests on a real API server and run the built binary against it.
+test-e2e: envtest helm redis build geoip ## Install manifests on a real API server and run the built binary against it.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -tags e2e -count=1 -v ./hack/e2e/
 
 .PHONY: test-cluster
@@ -137,6 +137,10 @@ image: build geoip ## Build bin/images/tokenguard.tar: the Dockerfile's image, w
 .PHONY: envtest
 envtest: ## Build kube-apiserver, etcd and kubectl from source into bin/k8s/ (cached).
 	@hack/build-k8s-tools.sh envtest >/dev/null
+
+.PHONY: redis
+redis: ## Make sure redis-server is installed for the shared-state tests (apt-get when root).
+	@hack/ensure-redis.sh
 
 .PHONY: cluster-tools
 cluster-tools: ## Build kubelet, kube-scheduler, kube-controller-manager and kube-proxy from source into bin/k8s/ (cached).
