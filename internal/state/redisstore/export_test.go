@@ -12,3 +12,8 @@ import (
 func PTTLForTest(ctx context.Context, s *Store, key string) (time.Duration, error) {
 	return s.c.PTTL(ctx, key).Result()
 }
+
+// DoForTest runs a raw command.
+func DoForTest(ctx context.Context, s *Store, args ...any) error {
+	return s.c.Do(ctx, args...).Err()
+}

@@ -283,3 +283,34 @@ func allOps(s state.Store) []namedOp {
 		{"Ping", s.Ping},
 	}
 }
+
+// TestACLUser checks the ACL docs/operations.md gives for a Redis shared
+// with other applications: the tokenguard: keys and the commands the store
+// uses, nothing else.
+func TestACLUser(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	admin := newStore(t, redisstore.Options{URL: srv.URL()})
+	if err := redisstore.DoForTest(ctx, admin, "ACL", "SETUSER", "tokenguard", "on", ">pw", "resetkeys", "~tokenguard:*",
+		"resetchannels", "-@all", "+hello", "+ping", "+select",
+		"+get", "+set", "+del", "+incr", "+pttl", "+pexpire", "+zadd", "+zcard", "+zremrangebyscore",
+		"+evalsha", "+eval"); err != nil {
+		t.Fatal(err)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("pw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, redisstore.Options{URL: "redis://tokenguard@" + srv.Addr() + "/0", PasswordFile: pw})
+	for _, op := range allOps(s) {
+		if err := op.fn(ctx); err != nil {
+			t.Errorf("%s as the ACL user: %v", op.name, err)
+		}
+	}
+	if _, err := s.SetNX(ctx, "tokenguard:t:fresh", []byte("v"), time.Minute); err != nil {
+		t.Errorf("SetNX as the ACL user: %v", err)
+	}
+	if err := s.Set(ctx, "other-app:k", []byte("v"), time.Minute); !errors.Is(err, state.ErrUnavailable) || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("a key outside tokenguard: %v, want NOPERM", err)
+	}
+}
