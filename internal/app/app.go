@@ -259,8 +259,8 @@ func newState(o *Options, m *metrics.Metrics, log logr.Logger) (state.Store, err
 		}
 	}
 	if pingErr != nil {
-		log.Error(pingErr, "WARNING: Redis does not answer; serving anyway: each use of the shared state applies its failure mode until it does, and the client reconnects by itself",
-			"addr", rs.Addr())
+		log.Info("WARNING: Redis does not answer; serving anyway: each use of the shared state applies its failure mode until it does, and the client reconnects by itself",
+			"addr", rs.Addr(), "error", pingErr.Error())
 	} else {
 		log.Info("shared state on Redis", "addr", rs.Addr(), "timeout", o.RedisTimeout.String())
 	}
