@@ -249,6 +249,9 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 		for _, s := range skipped {
 			m.SkippedChanges.WithLabelValues(s.Kind).Inc()
 		}
+		if d.StateError != nil {
+			m.State.Fallback(d.StateUse)
+		}
 	}
 	log := h.Log
 	if !log.Enabled() {

@@ -62,7 +62,10 @@ type Options struct {
 	AbuseIPDBRequestTimeout time.Duration
 	AbuseIPDBCacheSize      int
 	AbuseIPDBMaxInFlight    int
-	AbuseIPDBRejectedPause  time.Duration
+	// AbuseIPDBDailyQuota caps upstream lookups per API key per UTC day,
+	// counted across the fleet with --redis-url; 0 is no cap.
+	AbuseIPDBDailyQuota    int
+	AbuseIPDBRejectedPause time.Duration
 
 	// SkipControllerNameValidation lets tests run several managers in one
 	// process; it has no flag.
@@ -118,6 +121,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.AbuseIPDBRequestTimeout, "abuseipdb-request-timeout", 4*time.Second, "Bound on one upstream AbuseIPDB request. It may outlive the call that started it, so the platform's retry finds the score cached.")
 	fs.IntVar(&o.AbuseIPDBCacheSize, "abuseipdb-cache-size", 100000, "Most AbuseIPDB scores kept in memory.")
 	fs.IntVar(&o.AbuseIPDBMaxInFlight, "abuseipdb-max-in-flight", 64, "Most concurrent upstream AbuseIPDB requests; past it new addresses fail fast and onFailure applies.")
+	fs.IntVar(&o.AbuseIPDBDailyQuota, "abuseipdb-daily-quota", 0, "Most AbuseIPDB lookups per API key per UTC day, counted across the fleet with --redis-url (the free plan allows 1000); past it onFailure applies. 0: no cap.")
 	fs.DurationVar(&o.AbuseIPDBRejectedPause, "abuseipdb-rejected-key-pause", 5*time.Minute, "After AbuseIPDB rejects an API key (401 or 403), how long no request is made with it; its policies' onFailure applies meanwhile. A rotated key is not paused.")
 	fs.Var(&o.PolicyFiles, "policy-file", "Standalone mode: a TokenPolicy manifest file or directory (repeatable). Runs without Kubernetes.")
 	fs.StringVar(&o.SecretsDir, "secrets-dir", "", "Standalone mode: Secret keys are read from DIR/<secret-name>/<key>.")
@@ -152,6 +156,9 @@ func (o *Options) Validate() error {
 	}
 	if o.RedisTimeout <= 0 || o.RedisTimeout >= time.Second {
 		errs = append(errs, fmt.Errorf("--redis-timeout %s must be above 0 and below 1s (a call makes several operations within the platform's 3s)", o.RedisTimeout))
+	}
+	if o.AbuseIPDBDailyQuota < 0 {
+		errs = append(errs, fmt.Errorf("--abuseipdb-daily-quota %d must be 0 (no cap) or more", o.AbuseIPDBDailyQuota))
 	}
 	if o.RedisURL == "" && (o.RedisPasswordFile != "" || o.RedisCAFile != "") {
 		errs = append(errs, errors.New("--redis-password-file and --redis-ca-file need --redis-url"))
@@ -202,6 +209,10 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		m.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
 		log.Info("geoip database loaded", "path", d.Path, "type", d.Type, "format", d.Format.String(), "buildTime", d.BuildTime)
 	}
+	st, err := newState(o, m, log.WithName("state"))
+	if err != nil {
+		return nil, err
+	}
 	var rep engine.Reputation
 	if o.AbuseIPDBDisabled {
 		log.Info("WARNING: AbuseIPDB is switched off (--abuseipdb-disabled): AbuseIPDB rules are skipped")
@@ -210,15 +221,20 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 			BaseURL: o.AbuseIPDBURL, CacheSize: o.AbuseIPDBCacheSize,
 			UpstreamTimeout: o.AbuseIPDBRequestTimeout, MaxInFlight: o.AbuseIPDBMaxInFlight, Observe: m.ObserveAbuseIPDB,
 			RejectedKeyPause: o.AbuseIPDBRejectedPause, ObserveKeys: m.ObserveAbuseIPDBKeys,
+			// Scores, the daily quota and pauses are shared through the
+			// state: across the fleet with --redis-url.
+			Store: st, StoreTimeout: o.RedisTimeout, DailyQuota: o.AbuseIPDBDailyQuota,
+			ObserveStore: func(use, result string) {
+				if result == "fallback" {
+					m.State.Fallback(use)
+				}
+			},
+			Log: log.WithName("abuseipdb"),
 		})
 		if err != nil {
 			return nil, err
 		}
 		rep = c
-	}
-	st, err := newState(o, m, log.WithName("state"))
-	if err != nil {
-		return nil, err
 	}
 	store := policy.NewStore()
 	h := newHandler(geo, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
@@ -300,15 +316,10 @@ func (s *Service) Watchers(ctx context.Context, o *Options, log logr.Logger) {
 	})
 	s.Auth.Settle, s.Auth.Reloads = o.ReloadSettle, s.Reloads
 	go s.Auth.Watch(ctx, 10*time.Second, log.WithName("auth"))
-	go s.closeAfterShutdown(ctx, o.ShutdownTimeout, log.WithName("state"))
 }
 
-// closeAfterShutdown closes the shared state once ctx has ended and the
-// calls in flight have had the shutdown timeout to finish (unless the
-// process exits first, which closes the connections as well).
-func (s *Service) closeAfterShutdown(ctx context.Context, grace time.Duration, log logr.Logger) {
-	<-ctx.Done()
-	time.Sleep(grace)
+// closeState closes the shared state once the servers have stopped.
+func closeState(s *Service, log logr.Logger) {
 	if err := s.Close(); err != nil {
 		log.Error(err, "closing the shared state")
 	}

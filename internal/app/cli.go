@@ -24,6 +24,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/geoip"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
+	"github.com/tokenguard/tokenguard/internal/state"
 )
 
 // RunCommand runs a subcommand (validate, decide) and returns the process
@@ -150,6 +151,8 @@ func decide(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	h := newHandler(geo, nil, 0, store, nil, logr.Discard(), func() time.Time { return now })
+	// Velocity limits and user history count this one call, from nothing.
+	h.Engine.State = state.NewMemory(func() time.Time { return now })
 	a := h.Handle(context.Background(), req)
 	b, err := json.Marshal(a.Body)
 	if err != nil {

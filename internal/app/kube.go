@@ -103,5 +103,9 @@ func RunKubernetes(stop, hurry context.Context, o *Options, cfg *rest.Config, lo
 		return err
 	}
 	svc.Watchers(ctx, o, log)
-	return mgr.Start(ctx)
+	err = mgr.Start(ctx)
+	// The manager returns once its runnables, the action endpoint among
+	// them, have stopped: the shared state is no longer needed.
+	closeState(svc, log)
+	return err
 }

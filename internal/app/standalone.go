@@ -64,5 +64,9 @@ func RunStandalone(stop, hurry context.Context, o *Options, log logr.Logger) err
 		srv.ShutdownTimeout = o.ShutdownTimeout
 		g.Go(func() error { return srv.Start(ctx) })
 	}
-	return g.Wait()
+	err = g.Wait()
+	// The servers have stopped and answered the calls in flight: the
+	// shared state is no longer needed.
+	closeState(svc, log)
+	return err
 }
