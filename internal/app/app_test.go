@@ -20,6 +20,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/app"
 	"github.com/tokenguard/tokenguard/internal/state"
 	"github.com/tokenguard/tokenguard/internal/state/redistest"
+	tu "github.com/tokenguard/tokenguard/internal/testutil"
 )
 
 func parse(t *testing.T, args ...string) *app.Options {
@@ -136,30 +137,7 @@ func TestServiceStartsWithRedisDown(t *testing.T) {
 	if n, err := svc.State.Incr(ctx, state.Key("t"), time.Minute); err != nil || n != 1 {
 		t.Fatalf("Incr after Redis returned = %d, %v", n, err)
 	}
-	if v := counterValue(t, reg, "tokenguard_state_operation_errors_total", "incr"); v < 1 {
+	if v := tu.MetricValue(t, reg, "tokenguard_state_operation_errors_total", "op", "incr"); v < 1 {
 		t.Errorf("errors_total{op=incr} = %v, want the failed Incr counted", v)
 	}
-}
-
-// counterValue returns the value of the counter series name{op=op}.
-func counterValue(t *testing.T, reg *prometheus.Registry, name, op string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "op" && l.GetValue() == op {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	t.Fatalf("no %s{op=%q}", name, op)
-	return 0
 }
