@@ -120,7 +120,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("probes or resources missing")
 	}
 	for _, a := range []string{"--leader-elect=true", "--action-auth-config=/etc/tokenguard/action-auth/auth.yaml",
-		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--watch-namespace=tg-system",
+		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--asn-database=/usr/share/tokenguard/asn/asn.mmdb", "--watch-namespace=tg-system",
 		"--shutdown-drain-period=5s", "--shutdown-timeout=20s"} {
 		if !slices.Contains(c.Args, a) {
 			t.Errorf("args %v lack %s", c.Args, a)
@@ -302,6 +302,13 @@ func TestToggles(t *testing.T) {
 		args := r.deployment(t).Spec.Template.Spec.Containers[0].Args
 		if !slices.Contains(args, "--action-tls-cert-file=/etc/tokenguard/tls/tls.crt") {
 			t.Errorf("args %v", args)
+		}
+	})
+	t.Run("no ASN database", func(t *testing.T) {
+		for _, a := range render(t, "asn.embedded=false").deployment(t).Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--asn-database") {
+				t.Errorf("args name an ASN database: %s", a)
+			}
 		}
 	})
 	t.Run("geoipupdate", func(t *testing.T) {
