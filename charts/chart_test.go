@@ -313,16 +313,22 @@ func TestToggles(t *testing.T) {
 	})
 	t.Run("geoipupdate", func(t *testing.T) {
 		r := render(t, "geoip.source=geoipupdate", "geoip.geoipupdate.accountID=12345", "geoip.geoipupdate.licenseKeySecret=maxmind",
-			"geoip.geoipupdate.editionIDs={GeoLite2-Country,GeoLite2-City}")
+			"geoip.geoipupdate.editionIDs={GeoLite2-Country,GeoLite2-ASN,GeoLite2-City}")
 		ps := r.deployment(t).Spec.Template.Spec
 		if len(ps.InitContainers) != 1 || len(ps.Containers) != 2 || ps.Containers[1].Name != "geoipupdate" {
 			t.Fatalf("containers %d init %d", len(ps.Containers), len(ps.InitContainers))
 		}
 		args := ps.Containers[0].Args
-		for _, a := range []string{"--geoip-database=/var/lib/geoip/GeoLite2-Country.mmdb", "--geoip-database=/var/lib/geoip/GeoLite2-City.mmdb"} {
-			if !slices.Contains(args, a) {
-				t.Errorf("args %v lack %s", args, a)
+		var dbs []string
+		for _, a := range args {
+			if strings.HasPrefix(a, "--geoip-database=") || strings.HasPrefix(a, "--asn-database=") {
+				dbs = append(dbs, a)
 			}
+		}
+		// The ASN edition is an ASN database, before the embedded one.
+		if want := []string{"--geoip-database=/var/lib/geoip/GeoLite2-Country.mmdb", "--geoip-database=/var/lib/geoip/GeoLite2-City.mmdb",
+			"--asn-database=/var/lib/geoip/GeoLite2-ASN.mmdb", "--asn-database=/usr/share/tokenguard/asn/asn.mmdb"}; !slices.Equal(dbs, want) {
+			t.Errorf("database args %v, want %v", dbs, want)
 		}
 		if *ps.Containers[1].SecurityContext.RunAsUser != 65532 || !*ps.Containers[1].SecurityContext.ReadOnlyRootFilesystem {
 			t.Errorf("sidecar security context %+v", ps.Containers[1].SecurityContext)
