@@ -17,8 +17,9 @@ GOLANGCI_LINT  := $(BIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM           := $(BIN)/helm
 export K8S_VERSION ETCD_VERSION HELM_VERSION
 
-# make run: the seed use case on the embedded DB-IP Lite default. Set
-# ABUSEIPDB_API_KEY in the environment to switch AbuseIPDB on.
+# make run: the seed use case on the embedded DB-IP Lite country default and
+# the ip-location-db ASN default. Set ABUSEIPDB_API_KEY in the environment to
+# switch AbuseIPDB on.
 RUN_POLICY ?= config/samples/asgardeo-use-case.yaml
 RUN_ARGS   ?=
 
@@ -67,7 +68,7 @@ test: envtest helm redis ## Run all tests: unit, HTTP, chart renders, envtest (r
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -race -count=1 ./...
 
 .PHONY: test-e2e
-test-e2e: envtest helm redis build geoip ## Install manifests on a real API server and run the built binary against it.
+test-e2e: envtest helm redis build geoip asn ## Install manifests on a real API server and run the built binary against it.
 	KUBEBUILDER_ASSETS="$(BIN)/k8s/$(K8S_VERSION)" go test -tags e2e -count=1 -v ./hack/e2e/
 
 .PHONY: test-cluster
@@ -108,7 +109,7 @@ build: ## Build bin/tokenguard.
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/tokenguard .
 
 .PHONY: run
-run: build geoip ## Run standalone on the seed use case policy and the embedded GeoIP default.
+run: build geoip asn ## Run standalone on the seed use case policy and the embedded GeoIP and ASN defaults.
 	@if [ -n "$$ABUSEIPDB_API_KEY" ]; then \
 		mkdir -p $(BIN)/run-secrets/abuseipdb && umask 077 && printf '%s' "$$ABUSEIPDB_API_KEY" > $(BIN)/run-secrets/abuseipdb/apiKey; \
 		abuse="--secrets-dir=$(BIN)/run-secrets"; \
@@ -116,20 +117,25 @@ run: build geoip ## Run standalone on the seed use case policy and the embedded 
 		echo "make run: ABUSEIPDB_API_KEY is not set: AbuseIPDB is switched off"; \
 		abuse="--abuseipdb-disabled"; \
 	fi; \
-	exec $(BIN)/tokenguard --policy-file=$(RUN_POLICY) --geoip-database=$$(hack/fetch-geoip.sh) \
+	exec $(BIN)/tokenguard --policy-file=$(RUN_POLICY) --geoip-database=$$(hack/fetch-geoip.sh) --asn-database=$$(hack/fetch-geoip.sh asn) \
 		--action-auth-config=hack/dev/auth-none.yaml --metrics-bind-address=:8080 $$abuse $(RUN_ARGS)
 
 .PHONY: geoip
 geoip: ## Fetch the DB-IP Lite country database (pinned, checksum-verified) into bin/geoip.
 	@hack/fetch-geoip.sh >/dev/null
 
+.PHONY: asn
+asn: ## Fetch the ip-location-db ASN database (pinned, checksum-verified) and convert it once to bin/asn/VERSION/asn.mmdb.
+	@hack/fetch-geoip.sh asn >/dev/null
+
 .PHONY: geoip-city
 geoip-city: ## Fetch the DB-IP Lite city database (coordinates for impossible travel; 64 MB) and print its flags.
 	@hack/fetch-geoip.sh city
 
 .PHONY: image
-image: build geoip ## Build bin/images/tokenguard.tar: the Dockerfile's image, without Docker, for the local cluster.
+image: build geoip asn ## Build bin/images/tokenguard.tar: the Dockerfile's image, without Docker, for the local cluster.
 	go run ./hack/image tokenguard --binary $(BIN)/tokenguard --geoip-dir "$$(dirname "$$(hack/fetch-geoip.sh)")" \
+		--asn-dir "$$(dirname "$$(hack/fetch-geoip.sh asn)")" \
 		--tag tokenguard.local/tokenguard:dev --out $(BIN)/images/tokenguard.tar
 
 ##@ Tools

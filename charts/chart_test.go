@@ -120,7 +120,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("probes or resources missing")
 	}
 	for _, a := range []string{"--leader-elect=true", "--action-auth-config=/etc/tokenguard/action-auth/auth.yaml",
-		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--watch-namespace=tg-system",
+		"--geoip-database=/usr/share/tokenguard/geoip/dbip-country.mmdb", "--asn-database=/usr/share/tokenguard/asn/asn.mmdb", "--watch-namespace=tg-system",
 		"--shutdown-drain-period=5s", "--shutdown-timeout=20s"} {
 		if !slices.Contains(c.Args, a) {
 			t.Errorf("args %v lack %s", c.Args, a)
@@ -304,18 +304,31 @@ func TestToggles(t *testing.T) {
 			t.Errorf("args %v", args)
 		}
 	})
+	t.Run("no ASN database", func(t *testing.T) {
+		for _, a := range render(t, "asn.embedded=false").deployment(t).Spec.Template.Spec.Containers[0].Args {
+			if strings.HasPrefix(a, "--asn-database") {
+				t.Errorf("args name an ASN database: %s", a)
+			}
+		}
+	})
 	t.Run("geoipupdate", func(t *testing.T) {
 		r := render(t, "geoip.source=geoipupdate", "geoip.geoipupdate.accountID=12345", "geoip.geoipupdate.licenseKeySecret=maxmind",
-			"geoip.geoipupdate.editionIDs={GeoLite2-Country,GeoLite2-City}")
+			"geoip.geoipupdate.editionIDs={GeoLite2-Country,GeoLite2-ASN,GeoLite2-City}")
 		ps := r.deployment(t).Spec.Template.Spec
 		if len(ps.InitContainers) != 1 || len(ps.Containers) != 2 || ps.Containers[1].Name != "geoipupdate" {
 			t.Fatalf("containers %d init %d", len(ps.Containers), len(ps.InitContainers))
 		}
 		args := ps.Containers[0].Args
-		for _, a := range []string{"--geoip-database=/var/lib/geoip/GeoLite2-Country.mmdb", "--geoip-database=/var/lib/geoip/GeoLite2-City.mmdb"} {
-			if !slices.Contains(args, a) {
-				t.Errorf("args %v lack %s", args, a)
+		var dbs []string
+		for _, a := range args {
+			if strings.HasPrefix(a, "--geoip-database=") || strings.HasPrefix(a, "--asn-database=") {
+				dbs = append(dbs, a)
 			}
+		}
+		// The ASN edition is an ASN database, before the embedded one.
+		if want := []string{"--geoip-database=/var/lib/geoip/GeoLite2-Country.mmdb", "--geoip-database=/var/lib/geoip/GeoLite2-City.mmdb",
+			"--asn-database=/var/lib/geoip/GeoLite2-ASN.mmdb", "--asn-database=/usr/share/tokenguard/asn/asn.mmdb"}; !slices.Equal(dbs, want) {
+			t.Errorf("database args %v, want %v", dbs, want)
 		}
 		if *ps.Containers[1].SecurityContext.RunAsUser != 65532 || !*ps.Containers[1].SecurityContext.ReadOnlyRootFilesystem {
 			t.Errorf("sidecar security context %+v", ps.Containers[1].SecurityContext)

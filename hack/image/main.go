@@ -7,7 +7,7 @@
 // build the published image; image_test.go fails when the two put different
 // files, user, entrypoint or ports in the image.
 //
-//	go run ./hack/image tokenguard --binary bin/tokenguard --geoip-dir DIR --tag tokenguard.local/tokenguard:dev --out bin/images/tokenguard.tar
+//	go run ./hack/image tokenguard --binary bin/tokenguard --geoip-dir DIR --asn-dir DIR --tag tokenguard.local/tokenguard:dev --out bin/images/tokenguard.tar
 //	go run ./hack/image pause --tag tokenguard.local/pause:1 --out FILE.tar
 //
 // The same inputs give the same tarball byte for byte (fixed timestamps, sorted
@@ -29,7 +29,7 @@ import (
 )
 
 const usage = `usage:
-  image tokenguard --binary FILE --geoip-dir DIR --tag REF --out FILE.tar
+  image tokenguard --binary FILE --geoip-dir DIR --asn-dir DIR --tag REF --out FILE.tar
   image pause --tag REF --out FILE.tar`
 
 // pausePackage is built by `image pause`; an import path, so the tool works
@@ -64,12 +64,13 @@ func runTokenguard(args []string, stdout io.Writer) error {
 	flags := flag.NewFlagSet("tokenguard", flag.ContinueOnError)
 	binary := flags.String("binary", "", "the static linux tokenguard binary (make build)")
 	geoipDir := flags.String("geoip-dir", "", "directory holding dbip-country.mmdb and DBIP-LICENSE (hack/fetch-geoip.sh)")
+	asnDir := flags.String("asn-dir", "", "directory holding asn.mmdb and its licence files (hack/fetch-geoip.sh asn)")
 	tag := flags.String("tag", "", "image reference to record, e.g. tokenguard.local/tokenguard:dev")
 	out := flags.String("out", "", "docker-archive tarball to write")
-	if err := parseFlags(flags, args, map[string]*string{"binary": binary, "geoip-dir": geoipDir, "tag": tag, "out": out}); err != nil {
+	if err := parseFlags(flags, args, map[string]*string{"binary": binary, "geoip-dir": geoipDir, "asn-dir": asnDir, "tag": tag, "out": out}); err != nil {
 		return err
 	}
-	return buildAndWrite(tokenguardLayout, *binary, map[source]string{fromBuild: *binary, fromGeoIP: *geoipDir}, *tag, *out, stdout)
+	return buildAndWrite(tokenguardLayout, *binary, map[source]string{fromBuild: *binary, fromGeoIP: *geoipDir, fromASN: *asnDir}, *tag, *out, stdout)
 }
 
 func runPause(ctx context.Context, args []string, stdout io.Writer) error {

@@ -1,7 +1,7 @@
 // Copyright 2026 The TokenGuard Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package app assembles TokenGuard: options, the request path (GeoIP,
+// Package app assembles TokenGuard: options, the request path (GeoIP, ASN,
 // AbuseIPDB, engine, action handler) and either the Kubernetes manager or
 // standalone mode around it.
 package app
@@ -54,6 +54,7 @@ type Options struct {
 	WatchNamespaces         stringList
 
 	GeoIPDatabases      stringList
+	ASNDatabases        stringList
 	GeoIPReloadInterval time.Duration
 
 	AbuseIPDBURL            string
@@ -114,7 +115,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "tokenguard.policy.tokenguard.io", "Name of the leader election Lease.")
 	fs.Var(&o.WatchNamespaces, "watch-namespace", "Namespace to watch for TokenPolicies and their Secrets (repeatable; default all).")
 	fs.Var(&o.GeoIPDatabases, "geoip-database", "MaxMind-format country database (GeoIP2/GeoLite2 Country or City, DB-IP, or an ip-location-db file). Repeatable; the first that knows an address wins.")
-	fs.DurationVar(&o.GeoIPReloadInterval, "geoip-reload-interval", time.Minute, "How often GeoIP database files are checked for replacement.")
+	fs.Var(&o.ASNDatabases, "asn-database", "MaxMind-format ASN database (GeoLite2-ASN, GeoIP2-ISP, or the ip-location-db default that hack/fetch-geoip.sh asn converts). Repeatable; the first that knows an address wins.")
+	fs.DurationVar(&o.GeoIPReloadInterval, "geoip-reload-interval", time.Minute, "How often GeoIP and ASN database files are checked for replacement.")
 	fs.StringVar(&o.AbuseIPDBURL, "abuseipdb-url", abuseipdb.DefaultURL, "AbuseIPDB API base URL.")
 	fs.BoolVar(&o.AbuseIPDBDisabled, "abuseipdb-disabled", false, "Switch AbuseIPDB off: every policy's AbuseIPDB step is skipped (not failed).")
 	fs.DurationVar(&o.AbuseIPDBBudget, "abuseipdb-budget", time.Second, "Total time AbuseIPDB lookups may take for one platform call; past it the policy's onFailure applies. Keep well under the platform's read timeout (Asgardeo: 3s).")
@@ -174,6 +176,7 @@ type Service struct {
 	Store   *policy.Store
 	Metrics *metrics.Metrics
 	Geo     *geoip.Resolver
+	ASN     *geoip.ASNResolver
 	Auth    *webhook.Auth
 	Handler *webhook.Handler
 	Server  *serve.Server
@@ -209,6 +212,17 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		m.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
 		log.Info("geoip database loaded", "path", d.Path, "type", d.Type, "format", d.Format.String(), "buildTime", d.BuildTime)
 	}
+	if len(o.ASNDatabases) == 0 {
+		log.Info("no --asn-database given: every ASN is unknown and each ASN rule's onUnknownASN applies")
+	}
+	asn, err := geoip.OpenASN(o.ASNDatabases)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range asn.Databases() {
+		m.ASNBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
+		log.Info("asn database loaded", "path", d.Path, "type", d.Type, "buildTime", d.BuildTime)
+	}
 	st, err := newState(o, m, log.WithName("state"))
 	if err != nil {
 		return nil, err
@@ -237,9 +251,9 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		rep = c
 	}
 	store := policy.NewStore()
-	h := newHandler(geo, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
+	h := newHandler(geo, asn, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
 	h.Engine.State = st
-	svc := &Service{Store: store, Metrics: m, Geo: geo, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg), State: st}
+	svc := &Service{Store: store, Metrics: m, Geo: geo, ASN: asn, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg), State: st}
 	svc.Server = &serve.Server{
 		Name: "action endpoint", Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
 		CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),
@@ -295,9 +309,9 @@ func (s *Service) Close() error {
 // newHandler assembles the decision path that both the action endpoint and
 // `tokenguard decide` answer through. rep is nil when AbuseIPDB is off (its
 // rules are then skipped); m may be nil; now nil means time.Now.
-func newHandler(geo *geoip.Resolver, rep engine.Reputation, budget time.Duration, store *policy.Store,
+func newHandler(geo *geoip.Resolver, asn *geoip.ASNResolver, rep engine.Reputation, budget time.Duration, store *policy.Store,
 	m *metrics.Metrics, log logr.Logger, now func() time.Time) *webhook.Handler {
-	eng := &engine.Engine{Geo: geo, Reputation: rep, ReputationBudget: budget}
+	eng := &engine.Engine{Geo: geo, ASN: asn, Reputation: rep, ReputationBudget: budget}
 	return &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log, Now: now}
 }
 
@@ -309,10 +323,13 @@ func (s *Service) OnSnapshot(snap *policy.Snapshot) {
 	}
 }
 
-// Watchers runs the file watchers (GeoIP databases, auth config) until ctx ends.
+// Watchers runs the file watchers (GeoIP and ASN databases, auth config) until ctx ends.
 func (s *Service) Watchers(ctx context.Context, o *Options, log logr.Logger) {
 	go s.Geo.Watch(ctx, o.GeoIPReloadInterval, log.WithName("geoip"), s.Reloads, func(d *geoip.Database) {
 		s.Metrics.GeoIPBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
+	})
+	go s.ASN.Watch(ctx, o.GeoIPReloadInterval, log.WithName("asn"), s.Reloads, func(d *geoip.Database) {
+		s.Metrics.ASNBuildTime.WithLabelValues(d.Path, d.Type).Set(float64(d.BuildTime.Unix()))
 	})
 	s.Auth.Settle, s.Auth.Reloads = o.ReloadSettle, s.Reloads
 	go s.Auth.Watch(ctx, 10*time.Second, log.WithName("auth"))

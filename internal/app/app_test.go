@@ -42,8 +42,9 @@ func TestDefaults(t *testing.T) {
 	if o.ActionAddr != ":8090" || !o.LeaderElect || o.AbuseIPDBBudget != time.Second || o.Standalone() {
 		t.Errorf("defaults %+v", o)
 	}
-	o = parse(t, "--action-auth-config=a.yaml", "--policy-file=a,b", "--policy-file=c", "--geoip-database=x", "--geoip-database=y")
-	if !o.Standalone() || len(o.PolicyFiles) != 3 || len(o.GeoIPDatabases) != 2 {
+	o = parse(t, "--action-auth-config=a.yaml", "--policy-file=a,b", "--policy-file=c", "--geoip-database=x", "--geoip-database=y",
+		"--asn-database=a,b", "--asn-database=c")
+	if !o.Standalone() || len(o.PolicyFiles) != 3 || len(o.GeoIPDatabases) != 2 || len(o.ASNDatabases) != 3 {
 		t.Errorf("repeatable flags %+v", o)
 	}
 }

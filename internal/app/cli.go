@@ -78,9 +78,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 func decide(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tokenguard decide", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var policies, dbs stringList
+	var policies, dbs, asnDBs stringList
 	fs.Var(&policies, "policy-file", "TokenPolicy file or directory (repeatable)")
 	fs.Var(&dbs, "geoip-database", "GeoIP database (repeatable)")
+	fs.Var(&asnDBs, "asn-database", "ASN database (repeatable)")
 	request := fs.String("request", "", "FILE with a whole platform call (JSON, as the platform sends it); - reads stdin")
 	ip := fs.String("ip", "", "client IP, sent as the x-client-source-ip header (with --request: replaces that header)")
 	at := fs.String("at", "", "time of the call, RFC 3339 (default now)")
@@ -89,8 +90,8 @@ func decide(args []string, stdout, stderr io.Writer) int {
 	grant := fs.String("grant-type", "authorization_code", "grant type")
 	expires := fs.Int64("expires-in", 3600, "the token's current lifetime")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokenguard decide --policy-file=PATH [--geoip-database=FILE] --ip=ADDR [--at=TIME] [--tenant=T] [--client-id=C] [--grant-type=G] [--expires-in=S]\n"+
-			"       tokenguard decide --policy-file=PATH [--geoip-database=FILE] --request=FILE|- [--ip=ADDR] [--at=TIME]\n\n"+
+		fmt.Fprintln(stderr, "usage: tokenguard decide --policy-file=PATH [--geoip-database=FILE] [--asn-database=FILE] --ip=ADDR [--at=TIME] [--tenant=T] [--client-id=C] [--grant-type=G] [--expires-in=S]\n"+
+			"       tokenguard decide --policy-file=PATH [--geoip-database=FILE] [--asn-database=FILE] --request=FILE|- [--ip=ADDR] [--at=TIME]\n\n"+
 			"Answers the call through the service's own handler and prints the answer the platform would get,\n"+
 			"one line per matching policy, and one \"skipped: CHANGE: REASON\" line per change the platform would not apply.\n"+
 			"--request takes the call as the platform sends it; --tenant, --client-id, --grant-type and --expires-in\n"+
@@ -144,13 +145,18 @@ func decide(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	asn, err := geoip.OpenASN(asnDBs)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	store := policy.NewStore()
 	l := &standalone.Loader{Paths: policies, Store: store, Log: logr.Discard(), AbuseIPDBDisabled: true}
 	if err := l.Load(context.Background()); err != nil {
 		fmt.Fprintln(stderr, "invalid:", err)
 		return 1
 	}
-	h := newHandler(geo, nil, 0, store, nil, logr.Discard(), func() time.Time { return now })
+	h := newHandler(geo, asn, nil, 0, store, nil, logr.Discard(), func() time.Time { return now })
 	// Velocity limits and user history count this one call, from nothing.
 	h.Engine.State = state.NewMemory(func() time.Time { return now })
 	a := h.Handle(context.Background(), req)
@@ -166,6 +172,14 @@ func decide(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "country=%q\n", d.Country)
+	if len(asnDBs) > 0 {
+		// Looked up here too: the decision has the ASN only when a policy needed it.
+		if n, org := asn.Organization(d.IP); n != 0 {
+			fmt.Fprintf(stdout, "asn=%d %q\n", n, org)
+		} else {
+			fmt.Fprintln(stdout, "asn=unknown")
+		}
+	}
 	for _, r := range d.Policies {
 		line := fmt.Sprintf("%s: %s", r.Key, r.Action)
 		if r.Mode == policy.Audit {

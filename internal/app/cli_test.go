@@ -68,6 +68,35 @@ func TestDecide(t *testing.T) {
 	}
 }
 
+// The ASN sample, with an ASN database: a hosting network is refused, an
+// office network gets the ASN claim, and the explanation names the ASN.
+func TestDecideASN(t *testing.T) {
+	db := geoiptest.File(t, "c.mmdb", geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))
+	asn := geoiptest.File(t, "asn.mmdb", geoiptest.ASN(t, "GeoLite2-ASN", map[string]geoiptest.AS{
+		"5.9.0.0/16":     {Number: 24940, Org: "Hetzner Online GmbH"},
+		"14.102.64.0/19": {Number: 18002, Org: "World Phone Internet Services Pvt. Ltd."},
+	}))
+	sample := "--policy-file=" + filepath.Join(testutil.RepoRoot(), "config", "samples", "hosting-networks.yaml")
+	code, out, errs := command("decide", sample, "--geoip-database="+db, "--asn-database="+asn, "--ip=5.9.1.1", "--client-id=workforce-portal")
+	want := `{"actionStatus":"FAILED","failureReason":"access_denied","failureDescription":"Sign-in from hosting and cloud networks is not allowed. Use your office or home connection."}` + "\n" +
+		`country=""` + "\n" + `asn=24940 "Hetzner Online GmbH"` + "\n" + "default/no-hosting-networks: Deny, blocked_asn\n"
+	if code != 0 || out != want {
+		t.Errorf("hosting network: exit %d\n got: %s\nwant: %s\nstderr: %s", code, out, want, errs)
+	}
+	code, out, _ = command("decide", sample, "--geoip-database="+db, "--asn-database="+asn, "--ip=14.102.69.58", "--client-id=workforce-portal")
+	if code != 0 || !strings.HasPrefix(out, `{"actionStatus":"SUCCESS","operations":[{"op":"add","path":"/accessToken/claims/-","value":{"name":"client_asn","value":18002}}]}`) ||
+		!strings.Contains(out, `asn=18002 "World Phone Internet Services Pvt. Ltd."`) {
+		t.Errorf("office network: %d %s", code, out)
+	}
+	code, out, _ = command("decide", sample, "--asn-database="+asn, "--ip=192.0.2.1", "--client-id=workforce-portal")
+	if code != 0 || !strings.HasPrefix(out, `{"actionStatus":"SUCCESS"}`) || !strings.Contains(out, "asn=unknown\n") {
+		t.Errorf("unknown ASN: %d %s", code, out)
+	}
+	if code, _, errs := command("decide", sample, "--asn-database="+db, "--ip=192.0.2.1"); code != 1 || !strings.Contains(errs, "has no autonomous_system_number records") {
+		t.Errorf("a country database as the ASN one: %d %s", code, errs)
+	}
+}
+
 func decideArgs(t *testing.T, args ...string) []string {
 	t.Helper()
 	db := geoiptest.File(t, "c.mmdb", geoiptest.Country(t, "GeoLite2-Country", geoiptest.SeedNetworks))

@@ -19,7 +19,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -127,6 +130,9 @@ func Compile(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader
 	if g := s.Geo; g != nil {
 		p.Geo = geo(g)
 	}
+	if a := s.ASN; a != nil {
+		p.ASN = c.asn(a)
+	}
 	var secretErr error
 	if a := s.AbuseIPDB; a != nil {
 		p.Abuse, secretErr = abuse(ctx, tp.Namespace, a, secrets)
@@ -197,6 +203,37 @@ func geo(g *v1alpha1.GeoRules) *policy.Geo {
 	}
 	out.OnUnknown = action(string(g.OnUnknownCountry), def, false)
 	return out
+}
+
+func (c *compilation) asn(a *v1alpha1.ASNRules) *policy.ASN {
+	out := &policy.ASN{Blocked: c.asNumbers("spec.asn.blockedASNs", a.BlockedASNs), Allowed: c.asNumbers("spec.asn.allowedASNs", a.AllowedASNs)}
+	if out.Blocked == nil {
+		out.Blocked = []uint32{}
+	}
+	def := policy.Allow
+	if len(a.AllowedASNs) > 0 {
+		def = policy.Deny
+	}
+	out.OnUnknown = action(string(a.OnUnknownASN), def, false)
+	return out
+}
+
+// asNumbers converts ASNs; one outside 1 to 2^32-1 cannot be one, and
+// dropping it could widen an allow list's meaning, so it is refused.
+func (c *compilation) asNumbers(field string, in []v1alpha1.ASNumber) []uint32 {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]uint32, 0, len(in))
+	for i, n := range in {
+		if n < 1 || n > math.MaxUint32 {
+			c.unconvertible(fmt.Sprintf("%s[%d]", field, i), strconv.FormatInt(int64(n), 10))
+			continue
+		}
+		out = append(out, uint32(n))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func abuse(ctx context.Context, ns string, a *v1alpha1.AbuseIPDBRules, secrets SecretReader) (*policy.Abuse, error) {
@@ -314,6 +351,7 @@ func (c *compilation) token(t *v1alpha1.TokenChanges) policy.TokenChanges {
 	userTokenChanges(t, &out)
 	if d := t.DecisionClaims; d != nil {
 		out.CountryClaim, out.ScoreClaim, out.RiskClaim = string(d.Country), string(d.AbuseScore), string(d.RiskReasons)
+		out.ASNClaim = string(d.ASN)
 	}
 	return out
 }
@@ -358,6 +396,8 @@ func denial(p *policy.Policy, d *v1alpha1.Denial) {
 		{policy.CauseBlockedNetwork, ds.BlockedNetwork},
 		{policy.CauseBlockedCountry, ds.BlockedCountry},
 		{policy.CauseUnknownCountry, ds.UnknownCountry},
+		{policy.CauseBlockedASN, ds.BlockedASN},
+		{policy.CauseUnknownASN, ds.UnknownASN},
 		{policy.CauseHighRisk, ds.HighRisk},
 		{policy.CauseReputationUnavailable, ds.ReputationUnavailable},
 		{policy.CauseOutsideAccessHours, ds.OutsideAccessHours},

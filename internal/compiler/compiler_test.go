@@ -64,12 +64,13 @@ match: {tenants: [a], clientIDs: [b], grantTypes: [password]}
 clientIP: {header: X-Real-IP, onMissing: Allow}
 networks: {trustedCIDRs: [10.1.2.3/8], blockedCIDRs: ["2001:db8::/32"]}
 geo: {allowedCountries: [LK]}
+asn: {allowedASNs: [4294967295, 64500, 18002, 64500]}
 accessHours: {timeZone: Europe/Berlin, windows: [{days: [Monday, Sunday], start: "08:30", end: "24:00"}], outside: {action: Deny}}
 token:
   maxExpiresInSeconds: 60
   claims: [{name: s, string: x}, {name: b, boolean: false}, {name: l, strings: [a]}, {name: num, number: "-2.5"}]
-  decisionClaims: {country: c}
-denial: {failureReason: invalid_grant, descriptions: {blockedCountry: "No ({country}) score {score}."}}
+  decisionClaims: {country: c, asn: as}
+denial: {failureReason: invalid_grant, descriptions: {blockedCountry: "No ({country}) score {score}.", unknownASN: Unknown provider.}}
 `), secrets)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,13 @@ denial: {failureReason: invalid_grant, descriptions: {blockedCountry: "No ({coun
 	}
 	if p.Geo.OnUnknown != policy.Deny {
 		t.Errorf("allow list should deny unknown countries by default")
+	}
+	// Sorted (the engine searches them) and without duplicates.
+	if a := p.ASN; a.OnUnknown != policy.Deny || a.Blocked == nil || len(a.Blocked) != 0 || fmt.Sprint(a.Allowed) != "[18002 64500 4294967295]" {
+		t.Errorf("asn %+v, want the sorted allow list denying unknown ASNs", a)
+	}
+	if p.Token.ASNClaim != "as" || p.Description(policy.CauseUnknownASN, "", -1) != "Unknown provider." {
+		t.Errorf("asn claim %q, description %q", p.Token.ASNClaim, p.Description(policy.CauseUnknownASN, "", -1))
 	}
 	w := p.AccessHours.Windows[0]
 	if w.StartMin != 510 || w.EndMin != 1440 || w.Days != 1<<time.Monday|1<<time.Sunday {
@@ -133,6 +141,7 @@ func TestTolerant(t *testing.T) {
 		`mode: Sometimes`,
 		`clientIP: {header: "", onMissing: Shorten}`,
 		`geo: {blockedCountries: [kp], allowedCountries: [LK], onUnknownCountry: Maybe}`,
+		`asn: {blockedASNs: [1], allowedASNs: [2], onUnknownASN: Maybe}`,
 		`abuseIPDB: {apiKeySecretRef: {name: "", key: ""}, maxAgeInDays: -1, cacheTTLSeconds: -5, deny: {scoreAbove: 500}, onFailure: {action: Shorten}}`,
 		`accessHours: {windows: [], outside: {action: Shorten}}`,
 		`accessHours: {windows: [{start: "22:00", end: "06:00", days: [Monday]}], outside: {action: Deny, expiresInSeconds: 5}}`,
@@ -152,6 +161,8 @@ func TestTolerant(t *testing.T) {
 		"clock":   `accessHours: {windows: [{start: "9 am", end: "10:00"}], outside: {action: Deny}}`,
 		"weekday": `accessHours: {windows: [{start: "09:00", end: "10:00", days: [Caturday]}], outside: {action: Deny}}`,
 		"number":  `token: {claims: [{name: n, number: "1,5"}]}`,
+		"AS 0":    `asn: {allowedASNs: [0]}`,
+		"ASN":     `asn: {blockedASNs: [4294967296]}`,
 	} {
 		p, err := compiler.Compile(context.Background(), tp(t, spec), secrets)
 		var inv *compiler.InvalidSpecError

@@ -2,8 +2,8 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package engine decides a token call against a policy snapshot. It is pure
-// logic: GeoIP and AbuseIPDB come in through small interfaces, time through
-// the call, so tables of cases run without files, servers or clocks.
+// logic: GeoIP, ASN and AbuseIPDB come in through small interfaces, time
+// through the call, so tables of cases run without files, servers or clocks.
 package engine
 
 import (
@@ -23,6 +23,12 @@ import (
 // when no database knows it.
 type GeoResolver interface {
 	Country(ip netip.Addr) string
+}
+
+// ASNResolver maps an address to the number of its autonomous system, or 0
+// when no database knows it (AS 0 is never an address's ASN).
+type ASNResolver interface {
+	ASN(ip netip.Addr) uint32
 }
 
 // ScoreQuery asks for an address's AbuseIPDB score.
@@ -140,6 +146,9 @@ func lowerASCII(c byte) byte {
 // Engine decides calls.
 type Engine struct {
 	Geo GeoResolver
+	// ASN is nil when no ASN database is configured: every ASN is then
+	// unknown and each ASN rule's onUnknownASN applies.
+	ASN ASNResolver
 	// Reputation is nil when AbuseIPDB is switched off: the AbuseIPDB step of
 	// every policy is then skipped (not failed).
 	Reputation Reputation
@@ -228,7 +237,8 @@ type Decision struct {
 	IP          netip.Addr
 	SentIP      netip.Addr
 	Country     string
-	Score       int // -1 when not looked up
+	ASN         uint32 // 0 when unknown or not looked up
+	Score       int    // -1 when not looked up
 	ScoreSource ScoreSource
 	ScoreError  error
 	Policies    []PolicyResult
@@ -250,6 +260,8 @@ type callState struct {
 	ipResolved bool
 	country    string
 	geoDone    bool
+	asn        uint32
+	asnDone    bool
 	ctx        context.Context
 	cancel     context.CancelFunc
 
@@ -375,12 +387,20 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 	if p.Geo != nil || p.Token.CountryClaim != "" {
 		d.Country = st.countryOf(e.Geo, ip)
 	}
+	if p.ASN != nil || p.Token.ASNClaim != "" {
+		d.ASN = st.asnOf(e.ASN, ip)
+	}
 	if containsIP(p.Trusted, ip) {
 		r.Trusted = true
 		return r
 	}
 	if g := p.Geo; g != nil {
 		if cause, denied := geoCheck(g, d.Country); denied {
+			return deny(r, cause)
+		}
+	}
+	if a := p.ASN; a != nil {
+		if cause, denied := asnCheck(a, d.ASN); denied {
 			return deny(r, cause)
 		}
 	}
@@ -468,6 +488,19 @@ func geoCheck(g *policy.Geo, country string) (policy.Cause, bool) {
 	return policy.CauseBlockedCountry, slices.Contains(g.Blocked, country)
 }
 
+func asnCheck(a *policy.ASN, asn uint32) (policy.Cause, bool) {
+	if asn == 0 {
+		return policy.CauseUnknownASN, a.OnUnknown == policy.Deny
+	}
+	// The compiler sorts both lists.
+	if a.Allowed != nil {
+		_, ok := slices.BinarySearch(a.Allowed, asn)
+		return policy.CauseBlockedASN, !ok
+	}
+	_, ok := slices.BinarySearch(a.Blocked, asn)
+	return policy.CauseBlockedASN, ok
+}
+
 func deny(r PolicyResult, c policy.Cause) PolicyResult {
 	r.Action, r.Cause, r.ExpiresIn, r.Rule, r.Signals = policy.Deny, c, 0, "", 0
 	return r
@@ -502,6 +535,9 @@ func (e *Engine) merge(d *Decision, p *policy.Policy, r PolicyResult) {
 	}
 	if t.CountryClaim != "" && d.Country != "" {
 		d.Claims = addClaim(d.Claims, policy.Claim{Name: t.CountryClaim, Value: quote(d.Country)})
+	}
+	if t.ASNClaim != "" && d.ASN != 0 {
+		d.Claims = addClaim(d.Claims, policy.Claim{Name: t.ASNClaim, Value: strconv.AppendUint(nil, uint64(d.ASN), 10)})
 	}
 	if t.ScoreClaim != "" && d.Score >= 0 {
 		d.Claims = addClaim(d.Claims, policy.Claim{Name: t.ScoreClaim, Value: []byte(strconv.Itoa(d.Score))})
@@ -616,7 +652,7 @@ func (st *callState) clientIP(header string) (netip.Addr, bool) {
 	}
 	st.sent, st.ipOK = parseAddr(v)
 	st.ip = EmbeddedIPv4(st.sent)
-	st.geoDone = false // a new address needs its own country
+	st.geoDone, st.asnDone = false, false // a new address needs its own country and ASN
 	return st.ip, st.ipOK
 }
 
@@ -628,6 +664,16 @@ func (st *callState) countryOf(g GeoResolver, ip netip.Addr) string {
 		}
 	}
 	return st.country
+}
+
+func (st *callState) asnOf(r ASNResolver, ip netip.Addr) uint32 {
+	if !st.asnDone {
+		st.asn, st.asnDone = 0, true
+		if r != nil {
+			st.asn = r.ASN(ip)
+		}
+	}
+	return st.asn
 }
 
 func (st *callState) reputationCtx(budget time.Duration) context.Context {

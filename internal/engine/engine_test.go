@@ -33,13 +33,17 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	asn, err := geoip.OpenASNBytes(geoiptest.ASN(t, "ip-location-db-ASN", geoiptest.SeedASNs))
+	if err != nil {
+		t.Fatal(err)
+	}
 	fake := abuseipdbtest.New(t, apiKey, abuseipdbtest.SeedScores)
 	c, err := abuseipdb.New(abuseipdb.Options{BaseURL: fake.URL(), UpstreamTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &harness{
-		eng:  &engine.Engine{Geo: geoip.New(db), Reputation: c, ReputationBudget: 300 * time.Millisecond},
+		eng:  &engine.Engine{Geo: geoip.New(db), ASN: geoip.NewASN(asn), Reputation: c, ReputationBudget: 300 * time.Millisecond},
 		fake: fake,
 	}
 }

@@ -3,9 +3,10 @@
 
 // Package geoip resolves an address to a country from MaxMind-format
 // databases: GeoIP2 and GeoLite2 Country and City, DB-IP, and the flat
-// country_code files of ip-location-db (one file per address family).
-// Databases are read into memory, so a file replaced on disk can be swapped
-// in while lookups run, without a restart and without a failed lookup.
+// country_code files of ip-location-db (one file per address family); and
+// to its autonomous system from ASN databases (asn.go). Databases are read
+// into memory, so a file replaced on disk can be swapped in while lookups
+// run, without a restart and without a failed lookup.
 package geoip
 
 import (
@@ -34,11 +35,17 @@ const (
 	FormatGeoIP2 Format = iota
 	// FormatFlat is an ip-location-db file whose records are {country_code}.
 	FormatFlat
+	// FormatASN is an ASN database whose records carry
+	// autonomous_system_number at the top (GeoLite2-ASN's layout).
+	FormatASN
 )
 
 func (f Format) String() string {
-	if f == FormatFlat {
+	switch f {
+	case FormatFlat:
 		return "ip-location-db"
+	case FormatASN:
+		return "asn"
 	}
 	return "geoip2"
 }
@@ -130,6 +137,10 @@ func (d *Database) country(ip netip.Addr) string {
 
 // OpenFile reads and opens a database file, recognising its format.
 func OpenFile(path string) (*Database, error) {
+	return openFile(path, "geoip", OpenBytes)
+}
+
+func openFile(path, kind string, open func([]byte) (*Database, error)) (*Database, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -138,9 +149,9 @@ func OpenFile(path string) (*Database, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := OpenBytes(b)
+	d, err := open(b)
 	if err != nil {
-		return nil, fmt.Errorf("geoip database %s: %w", path, err)
+		return nil, fmt.Errorf("%s database %s: %w", kind, path, err)
 	}
 	d.Path, d.modTime, d.size = path, st.ModTime(), st.Size()
 	return d, nil
@@ -194,36 +205,58 @@ func hasFlatCountry(m *maxminddb.Reader) bool {
 	return false
 }
 
-// Resolver answers country lookups from an ordered set of databases: the
-// first database that knows an address wins.
-type Resolver struct {
+// set is an ordered set of databases of one kind, swapped whole when a
+// file is replaced; the first database that knows an address wins.
+type set struct {
 	dbs atomic.Pointer[[]*Database]
+	// open opens a file of the set's kind; kind names it in logs and
+	// source in reload metrics.
+	open   func(path string) (*Database, error)
+	kind   string
+	source string
 }
 
-// Open opens the database files in order.
-func Open(paths []string) (*Resolver, error) {
+func (s *set) init(open func(string) (*Database, error), kind, source string, dbs []*Database) {
+	s.open, s.kind, s.source = open, kind, source
+	s.dbs.Store(&dbs)
+}
+
+func openAll(paths []string, open func(string) (*Database, error)) ([]*Database, error) {
 	dbs := make([]*Database, 0, len(paths))
 	for _, p := range paths {
-		d, err := OpenFile(p)
+		d, err := open(p)
 		if err != nil {
 			return nil, err
 		}
 		dbs = append(dbs, d)
 	}
-	r := &Resolver{}
-	r.dbs.Store(&dbs)
-	return r, nil
+	return dbs, nil
+}
+
+// Databases returns the databases in use.
+func (s *set) Databases() []*Database { return *s.dbs.Load() }
+
+// Resolver answers country lookups from an ordered set of databases: the
+// first database that knows an address wins.
+type Resolver struct {
+	set
+}
+
+// Open opens the database files in order.
+func Open(paths []string) (*Resolver, error) {
+	dbs, err := openAll(paths, OpenFile)
+	if err != nil {
+		return nil, err
+	}
+	return New(dbs...), nil
 }
 
 // New returns a resolver over already opened databases.
 func New(dbs ...*Database) *Resolver {
 	r := &Resolver{}
-	r.dbs.Store(&dbs)
+	r.init(OpenFile, "geoip", metrics.SourceGeoIP, dbs)
 	return r
 }
-
-// Databases returns the databases in use.
-func (r *Resolver) Databases() []*Database { return *r.dbs.Load() }
 
 // Country returns the ISO 3166-1 alpha-2 code of the address's country, or ""
 // when no database knows it. IPv4-mapped IPv6 addresses are looked up as IPv4.
@@ -260,11 +293,11 @@ func (r *Resolver) Location(ip netip.Addr) (lat, lon float64, ok bool) {
 // to reloads and the log, and the previous version kept; it is not opened
 // again until it changes. It returns when ctx ends. onLoad, when set, is
 // called with each database opened.
-func (r *Resolver) Watch(ctx context.Context, interval time.Duration, log logr.Logger, reloads *metrics.Reloads, onLoad func(*Database)) {
-	if len(r.Databases()) == 0 {
+func (s *set) Watch(ctx context.Context, interval time.Duration, log logr.Logger, reloads *metrics.Reloads, onLoad func(*Database)) {
+	if len(s.Databases()) == 0 {
 		return
 	}
-	w := &watcher{r: r, log: log, rep: reloads.Reporter(metrics.SourceGeoIP, log), onLoad: onLoad, rejected: map[string]fileStat{}}
+	w := &watcher{s: s, log: log, rep: reloads.Reporter(s.source, log), onLoad: onLoad, rejected: map[string]fileStat{}}
 	w.rep.Succeeded() // the databases in use opened at start
 	wait.UntilWithContext(ctx, w.check, interval)
 }
@@ -276,7 +309,7 @@ type fileStat struct {
 }
 
 type watcher struct {
-	r      *Resolver
+	s      *set
 	log    logr.Logger
 	rep    *metrics.ReloadReporter
 	onLoad func(*Database)
@@ -285,7 +318,7 @@ type watcher struct {
 }
 
 func (w *watcher) check(context.Context) {
-	cur := w.r.Databases()
+	cur := w.s.Databases()
 	next := make([]*Database, len(cur))
 	changed, broken := false, false
 	var failed []error
@@ -308,25 +341,25 @@ func (w *watcher) check(context.Context) {
 			broken = true // reported when it failed
 			continue
 		}
-		nd, err := OpenFile(d.Path)
+		nd, err := w.s.open(d.Path)
 		if err != nil {
 			w.rejected[d.Path] = seen
 			failed = append(failed, err)
 			continue
 		}
 		delete(w.rejected, d.Path)
-		w.log.Info("geoip database reloaded", "path", d.Path, "type", nd.Type, "buildTime", nd.BuildTime)
+		w.log.Info(w.s.kind+" database reloaded", "path", d.Path, "type", nd.Type, "buildTime", nd.BuildTime)
 		if w.onLoad != nil {
 			w.onLoad(nd)
 		}
 		next[i], changed = nd, true
 	}
 	if changed {
-		w.r.dbs.Store(&next)
+		w.s.dbs.Store(&next)
 	}
 	switch {
 	case len(failed) > 0:
-		w.rep.Failed("geoip database changed but cannot be opened; keeping the previous one", errors.Join(failed...))
+		w.rep.Failed(w.s.kind+" database changed but cannot be opened; keeping the previous one", errors.Join(failed...))
 	case broken:
 		// Still the file that failed: reported then, not counted again.
 	case changed || w.rep.Failing():

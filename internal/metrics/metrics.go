@@ -18,6 +18,7 @@ type Metrics struct {
 	AbuseIPDBCache    *prometheus.CounterVec
 	SkippedChanges    *prometheus.CounterVec
 	GeoIPBuildTime    *prometheus.GaugeVec
+	ASNBuildTime      *prometheus.GaugeVec
 	PoliciesServed    prometheus.Gauge
 
 	// AbuseIPDBKeyRejections counts pauses of an API key AbuseIPDB refused;
@@ -73,6 +74,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "tokenguard_geoip_database_build_timestamp_seconds",
 			Help: "Build time of each loaded GeoIP database, as a Unix timestamp.",
 		}, []string{"path", "type"}),
+		ASNBuildTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tokenguard_asn_database_build_timestamp_seconds",
+			Help: "Build time of each loaded ASN database, as a Unix timestamp.",
+		}, []string{"path", "type"}),
 		PoliciesServed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tokenguard_policies_served",
 			Help: "Policies in the snapshot this replica serves.",
@@ -80,7 +85,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	m.State = NewState(reg)
 	reg.MustRegister(m.Decisions, m.PolicyEvaluations, m.Requests, m.RequestDuration,
-		m.AbuseIPDBRequests, m.AbuseIPDBCache, m.AbuseIPDBKeyRejections, m.AbuseIPDBRejectedKeys, m.SkippedChanges, m.GeoIPBuildTime, m.PoliciesServed)
+		m.AbuseIPDBRequests, m.AbuseIPDBCache, m.AbuseIPDBKeyRejections, m.AbuseIPDBRejectedKeys, m.SkippedChanges, m.GeoIPBuildTime, m.ASNBuildTime, m.PoliciesServed)
 	return m
 }
 

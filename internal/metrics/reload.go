@@ -13,6 +13,7 @@ const (
 	SourcePolicyFiles = "policy-files"
 	SourceSecretsDir  = "secrets-dir"
 	SourceGeoIP       = "geoip"
+	SourceASN         = "asn"
 	SourceAuthFile    = "auth-file"
 	SourceTLS         = "tls"
 )

@@ -71,6 +71,8 @@ const (
 	CauseBlockedNetwork
 	CauseBlockedCountry
 	CauseUnknownCountry
+	CauseBlockedASN
+	CauseUnknownASN
 	CauseHighRisk
 	CauseReputationUnavailable
 	CauseOutsideAccessHours
@@ -83,7 +85,7 @@ const (
 )
 
 var causeNames = [numCauses]string{"none", "missing_client_ip", "blocked_network", "blocked_country",
-	"unknown_country", "high_risk", "reputation_unavailable", "outside_access_hours", "user_rule",
+	"unknown_country", "blocked_asn", "unknown_asn", "high_risk", "reputation_unavailable", "outside_access_hours", "user_rule",
 	"velocity", "new_country", "impossible_travel", "state_unavailable"}
 
 // Signals is a set of causes: the signals that judged a call risky.
@@ -120,6 +122,8 @@ var DefaultDescriptions = [numCauses]string{
 	CauseBlockedNetwork:        "Access token issuance is blocked from your network.",
 	CauseBlockedCountry:        "Access token issuance is blocked from your region ({country}).",
 	CauseUnknownCountry:        "Access token issuance is blocked because your region could not be determined.",
+	CauseBlockedASN:            "Access token issuance is blocked from your network provider.",
+	CauseUnknownASN:            "Access token issuance is blocked because your network provider could not be determined.",
 	CauseHighRisk:              "Access token issuance is blocked due to high IP risk.",
 	CauseReputationUnavailable: "Access token issuance is blocked because the IP risk check is unavailable.",
 	CauseOutsideAccessHours:    "Access token issuance is not allowed at this time.",
@@ -167,6 +171,7 @@ type Policy struct {
 	OnStoreFailure Action
 	StoreFailureTo int64
 	Geo            *Geo
+	ASN            *ASN
 	Abuse          *Abuse
 	AccessHours    *AccessHours
 	Token          TokenChanges
@@ -318,6 +323,14 @@ type Geo struct {
 	OnUnknown Action
 }
 
+// ASN is an autonomous system rule.
+type ASN struct {
+	// Blocked lists denied ASNs; Allowed, when non-nil, the only allowed ones.
+	Blocked   []uint32
+	Allowed   []uint32
+	OnUnknown Action
+}
+
 // Abuse is an AbuseIPDB rule. DenyAbove and ShortenAtLeast are -1 when unset.
 type Abuse struct {
 	APIKey         Secret
@@ -381,6 +394,7 @@ type TokenChanges struct {
 	RemoveAudiences []string
 	Claims          []Claim
 	CountryClaim    string
+	ASNClaim        string
 	ScoreClaim      string
 	RiskClaim       string
 

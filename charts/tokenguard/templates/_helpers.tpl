@@ -31,18 +31,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The GeoIP database paths passed to tokenguard. */}}
+{{/* The GeoIP database paths passed to tokenguard: geoipupdate's ASN and ISP editions go to tokenguard.asnFiles. */}}
 {{- define "tokenguard.geoipFiles" -}}
 {{- if eq .Values.geoip.source "embedded" -}}
 /usr/share/tokenguard/geoip/dbip-country.mmdb
 {{- else if eq .Values.geoip.source "geoipupdate" -}}
 {{- range .Values.geoip.geoipupdate.editionIDs }}
+{{- if not (regexMatch "-(ASN|ISP)$" .) }}
 /var/lib/geoip/{{ . }}.mmdb
+{{- end -}}
 {{- end -}}
 {{- else -}}
 {{- range .Values.geoip.volume.files }}
 /var/lib/geoip/{{ . }}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The ASN database paths passed to tokenguard: geoipupdate's ASN and ISP editions first (MaxMind's data wins), then the embedded default. */}}
+{{- define "tokenguard.asnFiles" -}}
+{{- if eq .Values.geoip.source "geoipupdate" -}}
+{{- range .Values.geoip.geoipupdate.editionIDs }}
+{{- if regexMatch "-(ASN|ISP)$" . }}
+/var/lib/geoip/{{ . }}.mmdb
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.asn.embedded }}
+/usr/share/tokenguard/asn/asn.mmdb
 {{- end -}}
 {{- end -}}
 

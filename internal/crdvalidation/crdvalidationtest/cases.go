@@ -9,7 +9,10 @@
 // rule gets its case here; see docs/development.md.
 package crdvalidationtest
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Case is one invalid spec, as YAML, and a substring of the API server's
 // error for it. Write specs as a typed client sends them: a field set to
@@ -39,16 +42,17 @@ userHistory: {retentionDays: 90, newCountry: {action: Flag}, impossibleTravel: {
 onStoreFailure: {action: Shorten, expiresInSeconds: 120}
 networks: {trustedCIDRs: [10.0.0.0/8, "fd00::/8"], blockedCIDRs: [192.0.2.0/24]}
 geo: {blockedCountries: [KP], onUnknownCountry: Deny}
+asn: {blockedASNs: [64496, 4294967295], onUnknownASN: Allow}
 abuseIPDB: {apiKeySecretRef: {name: s, key: k}, maxAgeInDays: 90, cacheTTLSeconds: 600, deny: {scoreAbove: 75}, shorten: {scoreAtLeast: 25, expiresInSeconds: 900},
   onFailure: {action: Shorten, expiresInSeconds: 300}}
 accessHours: {timeZone: Europe/Berlin, windows: [{days: [Monday], start: "00:00", end: "24:00"}], outside: {action: Shorten, expiresInSeconds: 60}, onlyWhenRisky: true}
 token: {maxExpiresInSeconds: 3600, scopes: {add: ["read:x"], remove: [admin]}, audiences: {add: [https://api.example.com, api.example.com], remove: [x]},
   claims: [{name: a, string: s}, {name: b, number: "-1.5"}, {name: c, boolean: false}, {name: d, strings: [x]}],
-  decisionClaims: {country: geo, abuseScore: risk, riskReasons: risk_reasons},
+  decisionClaims: {country: geo, asn: as_number, abuseScore: risk, riskReasons: risk_reasons},
   removeClaims: [department], arrayClaims: [{name: groups, remove: [admin], replace: [{from: staff, to: guest}]}], maxRefreshExpiresInSeconds: 86400,
   whenRisky: {maxRefreshExpiresInSeconds: 3600, withholdRefreshToken: true, withholdIDToken: true}}
 denial: {failureReason: access_denied, descriptions: {missingClientIP: No address., blockedNetwork: Blocked network., blockedCountry: "Blocked from ({country}) with score {score}: sorry!",
-  unknownCountry: Unknown country., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only., userRule: Not for you.,
+  unknownCountry: Unknown country., blockedASN: Blocked provider., unknownASN: Unknown provider., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only., userRule: Not for you.,
   velocity: Slow down., newCountry: "New country ({country}).", impossibleTravel: Too far., stateUnavailable: Try again.}}
 `
 
@@ -102,6 +106,22 @@ var Cases = []Case{
 		`spec.geo: Invalid value: set blockedCountries or allowedCountries, not both`},
 	{"unknown country action", `geo: {onUnknownCountry: Shorten}`,
 		`spec.geo.onUnknownCountry: Unsupported value: "Shorten": supported values: "Deny", "Allow"`},
+
+	// asn
+	{"both ASN lists", `asn: {blockedASNs: [64496], allowedASNs: [64497]}`,
+		`spec.asn: Invalid value: set blockedASNs or allowedASNs, not both`},
+	{"AS 0", `asn: {blockedASNs: [0]}`,
+		`spec.asn.blockedASNs[0]: Invalid value: 0: spec.asn.blockedASNs[0] in body should be greater than or equal to 1`},
+	{"ASN above 32 bits", `asn: {allowedASNs: [4294967296]}`,
+		`spec.asn.allowedASNs[0]: Invalid value: 4294967296: spec.asn.allowedASNs[0] in body should be less than or equal to 4294967295`},
+	{"negative ASN", `asn: {blockedASNs: [-15169]}`,
+		`spec.asn.blockedASNs[0]: Invalid value: -15169: spec.asn.blockedASNs[0] in body should be greater than or equal to 1`},
+	{"ASN listed twice", `asn: {blockedASNs: [64496, 64496]}`,
+		`spec.asn.blockedASNs[1]: Duplicate value: 64496`},
+	{"too many ASNs", `asn: {blockedASNs: [` + numbers(1, 1001) + `]}`,
+		`spec.asn.blockedASNs: Too many: 1001: must have at most 1000 items`},
+	{"unknown ASN action", `asn: {onUnknownASN: Shorten}`,
+		`spec.asn.onUnknownASN: Unsupported value: "Shorten": supported values: "Deny", "Allow"`},
 
 	// abuseIPDB
 	{"secret key name", `abuseIPDB: {apiKeySecretRef: {name: s, key: "a/b"}}`,
@@ -184,6 +204,12 @@ var Cases = []Case{
 		`spec.token.decisionClaims: Invalid value: each decision claim needs its own name`},
 	{"one claim for both decisions", `token: {decisionClaims: {country: x, abuseScore: x}}`,
 		`spec.token.decisionClaims: Invalid value: each decision claim needs its own name`},
+	{"one claim for the ASN and the country", `token: {decisionClaims: {country: x, asn: x}}`,
+		`spec.token.decisionClaims: Invalid value: each decision claim needs its own name`},
+	{"ASN claim also set", `token: {claims: [{name: as, number: "1"}], decisionClaims: {asn: as}}`,
+		`spec.token: Invalid value: a decision claim cannot also be set in claims`},
+	{"reserved ASN claim", `token: {decisionClaims: {asn: aud}}`,
+		`spec.token.decisionClaims.asn: Invalid value: "aud": is a standard claim the platform manages; choose another name`},
 	{"array claim without change", `token: {arrayClaims: [{name: groups}]}`,
 		`spec.token.arrayClaims[0]: Invalid value: set remove, replace or both`},
 	{"replacement to itself", `token: {arrayClaims: [{name: groups, replace: [{from: a, to: a}]}]}`,
@@ -201,4 +227,16 @@ var Cases = []Case{
 		`spec.denial.failureReason: Invalid value: "server_error": server_error, internal_server_error and 500 are refused by the platform`},
 	{"failure reason text", `denial: {failureReason: "denied/blocked"}`,
 		`spec.denial.failureReason: Invalid value: "denied/blocked": may contain only letters, digits, spaces and the characters _ . ! ? ; : ' ( ) [ ] -`},
+}
+
+// numbers lists the integers from to to, comma-separated.
+func numbers(from, to int) string {
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		if i > from {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(i))
+	}
+	return b.String()
 }

@@ -8,6 +8,7 @@ package geoiptest
 import (
 	"bytes"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -159,4 +160,66 @@ func File(t testing.TB, name string, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// AS is an autonomous system in an ASN database.
+type AS struct {
+	Number uint32
+	Org    string
+}
+
+// SeedASNs maps the seed use case's test addresses to their autonomous
+// systems, as the real databases do, and documentation ranges to the
+// documentation ASNs (RFC 5398). 192.0.2.0/24, 100.64.0.0/10, 8.8.8.8 and
+// 2001:db8:ffff::/48 are left unknown.
+var SeedASNs = map[string]AS{
+	"175.45.176.0/22":  {Number: 131279, Org: "Star Joint Venture Co. Ltd."},
+	"103.159.198.0/24": {Number: 131111, Org: "PT Mora Telematika Indonesia"},
+	"14.102.64.0/19":   {Number: 18002, Org: "World Phone Internet Services Pvt. Ltd."},
+	"205.210.31.0/24":  {Number: 396982, Org: "Google LLC"},
+	"203.0.113.0/24":   {Number: 64500, Org: "Documentation One"},
+	"198.51.100.0/24":  {Number: 64501, Org: "Documentation Two"},
+	"2001:db8:1::/48":  {Number: 64502, Org: "Documentation Six"},
+	"2a02:6b8::/32":    {Number: 13238, Org: "YANDEX LLC"},
+}
+
+// ASN writes an ASN database in GeoLite2-ASN's layout (records
+// {autonomous_system_number, autonomous_system_organization}, IPv4 under
+// ::/96 with MaxMind's aliases) of the given type, such as "GeoLite2-ASN",
+// "GeoIP2-ISP" or hack/asnconv's "ip-location-db-ASN".
+func ASN(t testing.TB, dbType string, networks map[string]AS) []byte {
+	t.Helper()
+	return asn(t, mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 28}, networks, false)
+}
+
+// ASNMapped writes an ASN database that keeps IPv4 under ::ffff:0:0/96,
+// without aliasing, as ip-location-db's own MMDB files do.
+func ASNMapped(t testing.TB, networks map[string]AS) []byte {
+	t.Helper()
+	return asn(t, mmdbwriter.Options{DatabaseType: "asn", IncludeReservedNetworks: true, DisableIPv4Aliasing: true, RecordSize: 28}, networks, true)
+}
+
+func asn(t testing.TB, o mmdbwriter.Options, networks map[string]AS, mapped bool) []byte {
+	w, err := mmdbwriter.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cidr, as := range networks {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+		if mapped && p.Addr().Is4() {
+			n = &net.IPNet{IP: net.IP(netip.AddrFrom16(p.Addr().As16()).AsSlice()), Mask: net.CIDRMask(96+p.Bits(), 128)}
+		}
+		rec := mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(as.Number)}
+		if as.Org != "" {
+			rec["autonomous_system_organization"] = mmdbtype.String(as.Org)
+		}
+		if err := w.Insert(n, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return write(t, w)
 }
