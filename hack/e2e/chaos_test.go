@@ -188,7 +188,14 @@ func startUnderLoad(t *testing.T, mode string, ready time.Duration, env []string
 func stopBinary(t *testing.T, p *proc) {
 	t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	_ = p.cmd.Process.Signal(syscall.SIGINT) // a second signal ends the drain
+	// A second signal ends the drain. Sent at once, the kernel may merge it
+	// with the first (a pending signal is not queued twice): wait a moment.
+	select {
+	case <-p.exited:
+		return
+	case <-time.After(100 * time.Millisecond):
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-p.exited:
 	case <-time.After(30 * time.Second):
