@@ -203,6 +203,7 @@ func (h *Handler) Handle(ctx context.Context, req *action.Request) Answer {
 		Headers:   ev.Request.AdditionalHeaders,
 		Now:       now(),
 
+		RequestID:       req.RequestID,
 		User:            ev.User,
 		Organization:    ev.Organization,
 		RequestedScopes: ev.Request.Scopes,

@@ -95,6 +95,9 @@ type Call struct {
 	// Headers are event.request.additionalHeaders as sent.
 	Headers []Header
 	Now     time.Time
+	// RequestID is the platform's requestId (may be empty): a call it
+	// retries carries the same one.
+	RequestID string
 
 	// Who the token is for: nil User and empty UserStore for application
 	// tokens. Organization is the organization issuing the token (v1.1+).

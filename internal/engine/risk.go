@@ -111,7 +111,9 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 			continue
 		}
 		key := state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1]))
-		n, err := e.State.Hit(st.ctx, key, st.call.Now, v.Window)
+		// The platform retries a call that timed out with the same
+		// requestId: counted once, it gets the same answer.
+		n, err := e.State.Hit(st.ctx, key, st.call.RequestID, st.call.Now, v.Window)
 		if err != nil {
 			if storeFailure(d, p, r, "velocity", err) {
 				return true
@@ -131,6 +133,12 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 type history struct {
 	Countries map[string]int64 `json:"c,omitempty"` // country -> Unix seconds
 	Last      *place           `json:"l,omitempty"`
+	// RID is the requestId of the call that wrote this history, and Before
+	// the history that call was judged against: a retry of it (the
+	// platform retries a call that timed out) is judged against Before
+	// again, so it gets the same answer.
+	RID    string   `json:"r,omitempty"`
+	Before *history `json:"b,omitempty"`
 }
 
 type place struct {
@@ -226,6 +234,9 @@ func (st *callState) history(s state.Store, user string) (*history, error) {
 		var h history
 		if json.Unmarshal(b, &h) == nil {
 			st.hist = &h
+			if h.RID != "" && h.RID == st.call.RequestID {
+				st.hist = h.Before
+			}
 		}
 	}
 	return st.hist, st.histErr
@@ -239,7 +250,12 @@ func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 	if o == nil || e.State == nil {
 		return
 	}
-	h := history{Countries: map[string]int64{}}
+	h := history{Countries: map[string]int64{}, RID: st.call.RequestID}
+	if st.hist != nil && h.RID != "" {
+		before := *st.hist
+		before.RID, before.Before = "", nil
+		h.Before = &before
+	}
 	if st.hist != nil {
 		for c, at := range st.hist.Countries {
 			if o.at-at <= int64(o.retention/time.Second) {

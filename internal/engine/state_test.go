@@ -170,7 +170,7 @@ token: {decisionClaims: {riskReasons: risk_reasons}}
 // failing is a store that cannot answer, as a Redis that is down.
 type failing struct{ state.Store }
 
-func (failing) Hit(context.Context, string, time.Time, time.Duration) (int64, error) {
+func (failing) Hit(context.Context, string, string, time.Time, time.Duration) (int64, error) {
 	return 0, state.ErrUnavailable
 }
 func (failing) Get(context.Context, string) ([]byte, bool, error) {
@@ -205,5 +205,40 @@ func TestOnStoreFailure(t *testing.T) {
 				t.Errorf("cause %s", d.Denial.Cause)
 			}
 		})
+	}
+}
+
+// The platform retries a call that timed out, with the same requestId: a
+// velocity limit counts it once and user history judges it as it judged
+// the first attempt, so both get the same answer.
+func TestRetriedCallSameAnswer(t *testing.T) {
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	clock := base
+	e := stateEngine(t, &clock)
+	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `
+velocity: [{name: v, by: User, windowSeconds: 60, limit: 1, action: Deny}]
+userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
+`, secrets)})
+	decide := func(ip, rid string, after time.Duration) *engine.Decision {
+		c := userCall(ip, at(base, after), func(c *engine.Call) { c.RequestID = rid })
+		clock = c.Now
+		return e.Decide(context.Background(), snap, c)
+	}
+	if d := decide(colombo, "r1", 0); d.Deny || d.ExpiresIn != 0 {
+		t.Fatalf("baseline: %+v", d)
+	}
+	first := decide(berlin, "r2", time.Hour)
+	retry := decide(berlin, "r2", time.Hour+3*time.Second)
+	if first.Deny || first.ExpiresIn != 600 || retry.Deny || retry.ExpiresIn != 600 {
+		t.Fatalf("new country: first %v/%d, retry %v/%d; want both shortened to 600", first.Deny, first.ExpiresIn, retry.Deny, retry.ExpiresIn)
+	}
+	// One call in the window so far (r2; r1 is an hour old): r3 is the
+	// second, past the limit of 1.
+	if d := decide(berlin, "r3", time.Hour+4*time.Second); !d.Deny || d.Denial.Cause != policy.CauseVelocity {
+		t.Fatalf("third call: %+v", d)
+	}
+	// The next call knows DE.
+	if d := decide(berlin, "r4", 2*time.Hour); d.Deny || d.ExpiresIn != 0 {
+		t.Fatalf("after: %+v", d)
 	}
 }
