@@ -384,7 +384,7 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 	// Blocked networks match the address as sent too, so that a block on an
 	// IPv6 range (64:ff9b::/96, 2002::/16) still holds; trusted networks
 	// match only the address judged, so translation never widens trust.
-	if containsIP(p.Blocked, ip) || (d.SentIP.IsValid() && containsIP(p.Blocked, d.SentIP)) {
+	if p.Blocked.Contains(ip) || (d.SentIP.IsValid() && p.Blocked.Contains(d.SentIP)) {
 		return deny(r, policy.CauseBlockedNetwork)
 	}
 	if p.Geo != nil || p.Token.CountryClaim != "" {
@@ -393,7 +393,7 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 	if p.ASN != nil || p.Token.ASNClaim != "" {
 		d.ASN = st.asnOf(e.ASN, ip)
 	}
-	if containsIP(p.Trusted, ip) {
+	if p.Trusted.Contains(ip) {
 		r.Trusted = true
 		return r
 	}
@@ -632,15 +632,6 @@ func without(a, remove []string) []string {
 		}
 	}
 	return out
-}
-
-func containsIP(ps []netip.Prefix, ip netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func (st *callState) clientIP(header string) (netip.Addr, bool) {

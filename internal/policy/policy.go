@@ -9,7 +9,6 @@ package policy
 
 import (
 	"encoding/json"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,8 +159,11 @@ type Policy struct {
 	IPHeader    string
 	OnMissingIP Action
 
-	Trusted []netip.Prefix
-	Blocked []netip.Prefix
+	// Trusted and Blocked are the policy's networks (nil: none). Blocked
+	// networks match the address judged and the address as sent, trusted
+	// ones only the address judged (engine.evaluate).
+	Trusted *NetSet
+	Blocked *NetSet
 
 	UserRules []UserRule
 	Velocity  []VelocityLimit
