@@ -35,7 +35,8 @@ func benchServe(b *testing.B, h http.Handler, body []byte) {
 
 // BenchmarkHandler is the action endpoint end to end (decode, GeoIP, cached
 // AbuseIPDB score, decision, operations, encode) against the seed policy;
-// BenchmarkBaseline decodes the same request and answers a fixed SUCCESS.
+// BenchmarkBaseline and BenchmarkBaselineMinimal decode the same request
+// and answer a fixed SUCCESS.
 // Compare them in one run: docs/performance.md.
 func BenchmarkHandler(b *testing.B) {
 	e := newEnv(b, seedPolicies(b), envOptions{now: mustTime("2026-11-26T10:00:00Z")})
@@ -69,6 +70,14 @@ func BenchmarkHandler(b *testing.B) {
 	})
 }
 
+// BenchmarkBaseline: decode into action.Request (everything TokenGuard
+// reads) and answer a fixed SUCCESS.
 func BenchmarkBaseline(b *testing.B) {
 	benchServe(b, webhook.Baseline{}, tu.JSON(b, tu.Request("14.102.69.58")))
+}
+
+// BenchmarkBaselineMinimal: decode only what a decision needs (the issue 11
+// yardstick) and answer a fixed SUCCESS.
+func BenchmarkBaselineMinimal(b *testing.B) {
+	benchServe(b, webhook.MinimalBaseline{}, tu.JSON(b, tu.Request("14.102.69.58")))
 }
