@@ -122,7 +122,7 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is larger than 1 MiB.")
 	}
 	var req action.Request
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := action.DecodeRequest(body, &req); err != nil {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", decodeProblem(err))
 	}
 	return h.Handle(r.Context(), &req)
