@@ -5,10 +5,14 @@ package webhook_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tokenguard/tokenguard/internal/logging"
 	tu "github.com/tokenguard/tokenguard/internal/testutil"
 	"github.com/tokenguard/tokenguard/webhook"
 )
@@ -52,6 +56,11 @@ func BenchmarkHandler(b *testing.B) {
 		b.Run(name, func(b *testing.B) { benchServe(b, e.handler, body) })
 	}
 	body := tu.JSON(b, tu.Request("14.102.69.58"))
+	// The decision log line as shipped (JSON at info level), written to
+	// io.Discard.
+	logged := *e.handler
+	logged.Log = logging.New(logging.Options{Options: crzap.Options{DestWriter: io.Discard}})
+	b.Run("cached-score-shorten-logged", func(b *testing.B) { benchServe(b, &logged, body) })
 	b.Run("cached-score-with-auth", func(b *testing.B) {
 		h := auth.Wrap(e.handler)
 		b.ReportAllocs()
