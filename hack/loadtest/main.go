@@ -7,8 +7,9 @@
 // baseline-minimal decodes only what a decision needs
 // (webhook.MinimalBaseline, the yardstick ratios are taken against),
 // baseline the same request into the same structs as TokenGuard
-// (webhook.Baseline). TokenGuard runs with the seed policy, and again with
-// 1,000 policies (two match the call) and 100,000 blocked networks
+// (webhook.Baseline). TokenGuard runs with the seed policy (decision logging
+// off, and on: "tokenguard-logged", JSON lines to io.Discard), and again
+// with 1,000 policies (two match the call) and 100,000 blocked networks
 // ("tokenguard-1000p-100k").
 //
 //  1. closed-loop throughput, cached AbuseIPDB scores;
@@ -43,9 +44,11 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
 	"github.com/tokenguard/tokenguard/internal/app"
+	"github.com/tokenguard/tokenguard/internal/logging"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
 	"github.com/tokenguard/tokenguard/internal/testutil"
@@ -113,7 +116,7 @@ func serve(h http.Handler) (string, func(), error) {
 // tokenGuard starts the real service (the same assembly as the binary) in
 // standalone mode on the seed policy; with scale, among 999 more policies
 // (see scaled).
-func tokenGuard(o options, fake *abuseipdbtest.Server, budget time.Duration, scale bool) (string, func(), error) {
+func tokenGuard(o options, fake *abuseipdbtest.Server, budget time.Duration, scale, logged bool) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "loadtest")
 	if err != nil {
 		return "", nil, err
@@ -132,7 +135,12 @@ func tokenGuard(o options, fake *abuseipdbtest.Server, budget time.Duration, sca
 		AuthConfigFile: auth, GeoIPDatabases: []string{o.geoip}, AbuseIPDBURL: fake.URL(),
 		AbuseIPDBBudget: budget, AbuseIPDBRequestTimeout: 4 * time.Second, AbuseIPDBCacheSize: 100000,
 	}
-	svc, err := app.NewService(opts, prometheus.NewRegistry(), logr.Discard())
+	log := logr.Discard()
+	if logged {
+		// The shipped logger (JSON at info level: a line per decision), to io.Discard.
+		log = logging.New(logging.Options{Options: crzap.Options{DestWriter: io.Discard}})
+	}
+	svc, err := app.NewService(opts, prometheus.NewRegistry(), log)
 	if err != nil {
 		return "", nil, err
 	}
@@ -189,8 +197,9 @@ func run(o options) error {
 	}{
 		{"baseline-minimal", func() (string, func(), error) { return serve(webhook.MinimalBaseline{}) }},
 		{"baseline", func() (string, func(), error) { return serve(webhook.Baseline{}) }},
-		{"tokenguard", func() (string, func(), error) { return tokenGuard(o, fake, time.Second, false) }},
-		{"tokenguard-1000p-100k", func() (string, func(), error) { return tokenGuard(o, fake, time.Second, true) }},
+		{"tokenguard", func() (string, func(), error) { return tokenGuard(o, fake, time.Second, false, false) }},
+		{"tokenguard-logged", func() (string, func(), error) { return tokenGuard(o, fake, time.Second, false, true) }},
+		{"tokenguard-1000p-100k", func() (string, func(), error) { return tokenGuard(o, fake, time.Second, true, false) }},
 	} {
 		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), t.name) {
 			continue
@@ -211,15 +220,15 @@ func run(o options) error {
 	}
 
 	fmt.Printf("# TokenGuard load run, %s, GOMAXPROCS=%d\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0))
-	// Targets alternate in rounds and the median round counts, so that a
-	// noisy moment on a shared machine hits all or none; "paired" ratios are
+	// Targets alternate in rounds (in rotated order) and the median round
+	// counts, so that a noisy moment on a shared machine hits all or none; "paired" ratios are
 	// the median over rounds of the ratio within each round.
 	fmt.Printf("## 1. Closed loop, %d clients, %d rounds of %s per target, cached score\n\n"+
 		"| target | calls/s (median) | rounds | to baseline-minimal (medians) | to baseline-minimal (paired) | to baseline (paired) | to tokenguard (paired) |\n|---|---|---|---|---|---|---|\n",
 		o.workers, o.rounds, o.duration)
 	rps := map[string][]float64{}
 	for i := 0; i < o.rounds; i++ {
-		for _, t := range targets {
+		for _, t := range rotated(targets, i) {
 			v, errs := closedLoop(t.url, cached, o.workers, o.duration)
 			if errs > 0 {
 				return fmt.Errorf("%d errors against %s", errs, t.name)
@@ -238,7 +247,7 @@ func run(o options) error {
 	p99s := map[string][]float64{}
 	last := map[string]*vegeta.Metrics{}
 	for i := 0; i < o.rounds; i++ {
-		for _, t := range targets {
+		for _, t := range rotated(targets, i) {
 			m := fixedRate(t.url, cached, o.rate, o.duration)
 			if m.Success < 1 {
 				return fmt.Errorf("%s: success ratio %.4f", t.name, m.Success)
@@ -260,14 +269,14 @@ func run(o options) error {
 	if o.skipFailures {
 		return nil
 	}
-	tgURL, stopTG, err := tokenGuard(o, fake, time.Second, false)
+	tgURL, stopTG, err := tokenGuard(o, fake, time.Second, false, false)
 	if err != nil {
 		return err
 	}
 	defer stopTG()
 
 	fmt.Printf("\n## 3. AbuseIPDB hanging, budget %s, %d calls/s for %ds, each from a new address\n\n", o.budget, o.hangRate, o.hangSeconds)
-	hangURL, stopHang, err := tokenGuard(o, fake, o.budget, false)
+	hangURL, stopHang, err := tokenGuard(o, fake, o.budget, false, false)
 	if err != nil {
 		return err
 	}
@@ -303,6 +312,14 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// rotated is the order of round i: each target goes first in turn, so that
+// none always follows the same one (a target run right after another pays
+// for its predecessor's garbage and connections).
+func rotated(ts []target, i int) []target {
+	i %= len(ts)
+	return append(slices.Clone(ts[i:]), ts[:i]...)
 }
 
 // ratio formats of(a)/of(b), or the paired ratio when of is nil; "-" when
