@@ -224,23 +224,29 @@ func run(o options) error {
 	// counts, so that a noisy moment on a shared machine hits all or none; "paired" ratios are
 	// the median over rounds of the ratio within each round.
 	fmt.Printf("## 1. Closed loop, %d clients, %d rounds of %s per target, cached score\n\n"+
-		"| target | calls/s (median) | rounds | to baseline-minimal (medians) | to baseline-minimal (paired) | to baseline (paired) | to tokenguard (paired) |\n|---|---|---|---|---|---|---|\n",
+		"| target | calls/s (median) | rounds | to baseline-minimal (medians) | to baseline-minimal (paired) | to baseline (paired) | to tokenguard (paired) | CPU µs per call | CPU, baseline-minimal over target (paired) |\n|---|---|---|---|---|---|---|---|---|\n",
 		o.workers, o.rounds, o.duration)
-	rps := map[string][]float64{}
+	rps, cpu := map[string][]float64{}, map[string][]float64{}
 	for i := 0; i < o.rounds; i++ {
 		for _, t := range rotated(targets, i) {
+			c0 := cpuTime()
 			v, errs := closedLoop(t.url, cached, o.workers, o.duration)
 			if errs > 0 {
 				return fmt.Errorf("%d errors against %s", errs, t.name)
 			}
 			rps[t.name] = append(rps[t.name], v)
+			cpu[t.name] = append(cpu[t.name], float64((cpuTime()-c0).Microseconds())/(v*o.duration.Seconds()))
 		}
 	}
 	for _, t := range targets {
-		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %s |\n", t.name, median(rps[t.name]), floats(rps[t.name]),
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %s | %.1f | %s |\n", t.name, median(rps[t.name]), floats(rps[t.name]),
 			ratio(median, rps[t.name], rps["baseline-minimal"]), ratio(nil, rps[t.name], rps["baseline-minimal"]),
-			ratio(nil, rps[t.name], rps["baseline"]), ratio(nil, rps[t.name], rps["tokenguard"]))
+			ratio(nil, rps[t.name], rps["baseline"]), ratio(nil, rps[t.name], rps["tokenguard"]),
+			median(cpu[t.name]), ratio(nil, cpu["baseline-minimal"], cpu[t.name]))
 	}
+	fmt.Println("\nCPU µs per call is the whole process's (the 32 clients' included) over the run, median of rounds; " +
+		"the last column is the minimal baseline's CPU per call over the target's (paired): like throughput, higher is better, " +
+		"and other processes on the machine move it much less than throughput.")
 
 	fmt.Printf("\n## 2. Open loop at %d calls/s, %d rounds of %s per target, cached score (vegeta)\n\n"+
 		"| target | p50 | p90 | p99 (median) | p99 per round | max | success | p99 to baseline-minimal (medians) | (paired) | p99 to tokenguard (paired) |\n|---|---|---|---|---|---|---|---|---|---|\n", o.rate, o.rounds, o.duration)
