@@ -172,9 +172,10 @@ func manyPolicies(n, cidrs int) []*policy.Policy {
 }
 
 // BenchmarkDecideIndex is the decision alone (no GeoIP, no AbuseIPDB) for
-// one small policy, 1,000 policies of which two match, and the same with
-// 100,000 blocked networks: the last two should cost about the first
-// (docs/performance.md). linear is 1,000 policies without the index.
+// one small policy, the two policies that match, 1,000 policies of which
+// those two match, and the same with 100,000 blocked networks: the last two
+// should cost about what two cost (docs/performance.md). linear is 1,000
+// policies without the index.
 func BenchmarkDecideIndex(b *testing.B) {
 	eng := &engine.Engine{}
 	c := call("198.51.100.7", workHours)
@@ -185,6 +186,7 @@ func BenchmarkDecideIndex(b *testing.B) {
 		snap *policy.Snapshot
 	}{
 		{"policies=1", policy.NewSnapshot(small)},
+		{"policies=2", policy.NewSnapshot(manyPolicies(2, 0))},
 		{"policies=1000,matching=2", policy.NewSnapshot(manyPolicies(1000, 0))},
 		{"policies=1000,matching=2,cidrs=100000", policy.NewSnapshot(manyPolicies(1000, 100000))},
 		{"policies=1000,matching=2,linear", &policy.Snapshot{Policies: policy.NewSnapshot(manyPolicies(1000, 0)).Policies}},
