@@ -224,7 +224,8 @@ func run(o options) error {
 	// counts, so that a noisy moment on a shared machine hits all or none; "paired" ratios are
 	// the median over rounds of the ratio within each round.
 	fmt.Printf("## 1. Closed loop, %d clients, %d rounds of %s per target, cached score\n\n"+
-		"| target | calls/s (median) | rounds | to baseline-minimal (medians) | to baseline-minimal (paired) | to baseline (paired) | to tokenguard (paired) | CPU µs per call | CPU, baseline-minimal over target (paired) |\n|---|---|---|---|---|---|---|---|---|\n",
+		"| target | calls/s (median) | rounds | to baseline-minimal (medians) | to baseline-minimal (paired) | to baseline (paired) "+
+		"| to tokenguard (paired) | CPU µs per call | CPU, baseline-minimal over target (paired) |\n|---|---|---|---|---|---|---|---|---|\n",
 		o.workers, o.rounds, o.duration)
 	rps, cpu := map[string][]float64{}, map[string][]float64{}
 	for i := 0; i < o.rounds; i++ {
