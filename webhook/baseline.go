@@ -13,7 +13,8 @@ import (
 
 // Baseline is a yardstick for performance targets (docs/performance.md): a
 // bare net/http handler that decodes the same request into the same structs
-// and answers a fixed SUCCESS. It does no policy work at all.
+// with json.Unmarshal (and so the lists' own UnmarshalJSON methods) and
+// answers a fixed SUCCESS. It does no policy work at all.
 type Baseline struct{}
 
 var baselineAnswer = []byte(`{"actionStatus":"SUCCESS"}`)
