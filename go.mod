@@ -3,6 +3,7 @@ module github.com/tokenguard/tokenguard
 go 1.26.0
 
 require (
+	github.com/gaissmai/bart v0.30.0
 	github.com/go-logr/logr v1.4.4
 	github.com/go-logr/zapr v1.3.0
 	github.com/google/go-containerregistry v0.22.1

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -114,18 +115,60 @@ func (h *Handler) serve(r *http.Request) (a Answer) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is empty.")
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+	buf := getBuffer()
+	defer putBuffer(buf)
+	body, err := readBody(r.Body, (*buf)[:0])
+	*buf = body
 	if err != nil {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body could not be read.")
 	}
 	if len(body) > MaxRequestBytes {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", "The request body is larger than 1 MiB.")
 	}
+	// The decoded request keeps nothing of body: the buffer goes back to
+	// the pool when serve returns.
 	var req action.Request
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := action.DecodeRequest(body, &req); err != nil {
 		return errorAnswer(http.StatusBadRequest, "invalid_request", decodeProblem(err))
 	}
 	return h.Handle(r.Context(), &req)
+}
+
+// Buffers for request and answer bodies, reused across calls: most calls
+// are a few KiB, so a call reads and writes without growing a buffer.
+var buffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, 8<<10)
+	return &b
+}}
+
+// maxPooled keeps the buffer of an unusually large call out of the pool.
+const maxPooled = 64 << 10
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		buffers.Put(b)
+	}
+}
+
+// readBody appends at most MaxRequestBytes+1 bytes of the body to b, as
+// io.ReadAll(io.LimitReader(body, MaxRequestBytes+1)) reads them.
+func readBody(body io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):min(cap(b), MaxRequestBytes+1)])
+		b = b[:len(b)+n]
+		if err == io.EOF || len(b) > MaxRequestBytes {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // headerBytes is the size of the request line and header fields as they
@@ -290,23 +333,39 @@ func (h *Handler) record(req *action.Request, d *engine.Decision, a Answer, skip
 	log.Info("token call decided", kv...)
 }
 
+// explain describes each policy's result, such as "ns/p=Shorten:high_risk:900s",
+// as substrings of one string: two allocations for any number of policies.
 func explain(rs []engine.PolicyResult) []string {
-	out := make([]string, len(rs))
+	var b []byte
+	ends := make([]int, len(rs))
 	for i, r := range rs {
-		s := r.Key + "=" + r.Action.String()
+		b = append(b, r.Key...)
+		b = append(b, '=')
+		b = append(b, r.Action.String()...)
 		if r.Mode == policy.Audit {
-			s += "(audit)"
+			b = append(b, "(audit)"...)
 		}
 		if r.Cause != policy.CauseNone {
-			s += ":" + r.Cause.String()
+			b = append(b, ':')
+			b = append(b, r.Cause.String()...)
 		}
 		if r.Rule != "" {
-			s += "(" + r.Rule + ")"
+			b = append(b, '(')
+			b = append(b, r.Rule...)
+			b = append(b, ')')
 		}
 		if r.ExpiresIn > 0 {
-			s += ":" + strconv.FormatInt(r.ExpiresIn, 10) + "s"
+			b = append(b, ':')
+			b = strconv.AppendInt(b, r.ExpiresIn, 10)
+			b = append(b, 's')
 		}
-		out[i] = s
+		ends[i] = len(b)
+	}
+	all := string(b)
+	out := make([]string, len(rs))
+	start := 0
+	for i, end := range ends {
+		out[i], start = all[start:end], end
 	}
 	return out
 }
@@ -314,7 +373,16 @@ func explain(rs []engine.PolicyResult) []string {
 var fallbackError = []byte(`{"actionStatus":"ERROR","errorMessage":"server_error","errorDescription":"The Answer could not be encoded."}`)
 
 func (h *Handler) write(w http.ResponseWriter, a Answer) {
-	b, err := json.Marshal(a.Body)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	var b []byte
+	var err error
+	if a.Body != nil {
+		b, err = a.Body.AppendJSON((*buf)[:0])
+		*buf = b
+	} else {
+		b, err = json.Marshal(a.Body)
+	}
 	if err != nil {
 		a.Status, b = http.StatusInternalServerError, fallbackError
 	}

@@ -25,10 +25,10 @@ const ActionType = "PRE_ISSUE_ACCESS_TOKEN"
 // service does not use (additionalParams, session) are not decoded; unknown
 // fields are ignored.
 type Request struct {
-	RequestID         string             `json:"requestId"`
-	ActionType        string             `json:"actionType"`
-	Event             *Event             `json:"event"`
-	AllowedOperations []AllowedOperation `json:"allowedOperations"`
+	RequestID         string            `json:"requestId"`
+	ActionType        string            `json:"actionType"`
+	Event             *Event            `json:"event"`
+	AllowedOperations AllowedOperations `json:"allowedOperations"`
 }
 
 // Event is the token issuance event.
@@ -58,7 +58,7 @@ type UserStore struct {
 // RefreshToken is event.refreshToken (v1.1+): present when the application
 // has the refresh_token grant; its claims carry expires_in.
 type RefreshToken struct {
-	Claims []Claim `json:"claims"`
+	Claims Claims `json:"claims"`
 }
 
 // TokenResponse is event.response (v1.3): the parameters of the token
@@ -85,7 +85,7 @@ type Tenant struct {
 type AccessToken struct {
 	TokenType string   `json:"tokenType"`
 	Scopes    []string `json:"scopes"`
-	Claims    []Claim  `json:"claims"`
+	Claims    Claims   `json:"claims"`
 }
 
 // Claim is a token claim; its value stays raw until needed.
@@ -114,6 +114,10 @@ func (h *Headers) UnmarshalJSON(b []byte) error {
 	}
 	switch b[0] {
 	case '[':
+		if list, ok := fastHeaders(b); ok {
+			*h = list
+			return nil
+		}
 		var list []Header
 		if err := json.Unmarshal(b, &list); err != nil {
 			return err

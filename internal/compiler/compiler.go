@@ -179,17 +179,19 @@ func action(v string, def policy.Action, shorten bool) policy.Action {
 	return def
 }
 
-func (c *compilation) prefixes(field string, cidrs []v1alpha1.CIDR) []netip.Prefix {
-	out := make([]netip.Prefix, 0, len(cidrs))
+// prefixes builds the set of the CIDRs, once per compiled policy: the
+// request path only looks addresses up in it.
+func (c *compilation) prefixes(field string, cidrs []v1alpha1.CIDR) *policy.NetSet {
+	var b policy.NetSetBuilder
 	for i, s := range cidrs {
 		pfx, err := netip.ParsePrefix(string(s))
 		if err != nil {
 			c.unconvertible(fmt.Sprintf("%s[%d]", field, i), s)
 			continue
 		}
-		out = append(out, pfx.Masked())
+		b.Add(pfx)
 	}
-	return out
+	return b.Build()
 }
 
 func geo(g *v1alpha1.GeoRules) *policy.Geo {

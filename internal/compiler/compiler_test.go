@@ -78,8 +78,8 @@ denial: {failureReason: invalid_grant, descriptions: {blockedCountry: "No ({coun
 	if p.Mode != policy.Audit || p.IPHeader != "x-real-ip" || p.OnMissingIP != policy.Allow {
 		t.Errorf("%+v", p)
 	}
-	if p.Trusted[0] != netip.MustParsePrefix("10.0.0.0/8") {
-		t.Errorf("trusted not masked: %v", p.Trusted)
+	if ps := p.Trusted.Prefixes(); len(ps) != 1 || ps[0] != netip.MustParsePrefix("10.0.0.0/8") {
+		t.Errorf("trusted not masked: %v", ps)
 	}
 	if p.Geo.OnUnknown != policy.Deny {
 		t.Errorf("allow list should deny unknown countries by default")

@@ -277,7 +277,7 @@ type callState struct {
 }
 
 // Decide evaluates every policy that matches the call, in snapshot order
-// (by key). The first Enforce policy that denies decides the denial and later
+// (by key); the snapshot's index spares it the policies that cannot. The first Enforce policy that denies decides the denial and later
 // Enforce policies are skipped; Audit policies are always evaluated and never
 // change the outcome. Allowed calls take the shortest lifetime and the union
 // of the token changes; a scope or audience one policy removes is not added.
@@ -291,9 +291,13 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 			st.cancel()
 		}
 	}()
-	for _, p := range snap.Policies {
-		if !p.Match.Matches(call.Tenant, call.ClientID, call.GrantType) ||
-			(p.Match.When != nil && !Holds(p.Match.When, call)) {
+	// The names of the riskReasons claims of the Enforce policies that let
+	// the call through, in snapshot order.
+	var riskBuf [2]string
+	riskClaims := riskBuf[:0]
+	sel := snap.Select(call.Tenant, call.ClientID, call.GrantType)
+	for p := sel.Next(); p != nil; p = sel.Next() {
+		if p.Match.When != nil && !Holds(p.Match.When, call) {
 			continue
 		}
 		if d.Deny && p.Mode == policy.Enforce {
@@ -315,6 +319,9 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 			continue
 		}
 		e.merge(d, p, r)
+		if p.Token.RiskClaim != "" {
+			riskClaims = append(riskClaims, p.Token.RiskClaim)
+		}
 	}
 	if !d.Deny {
 		e.remember(ctx, &st, d)
@@ -331,13 +338,9 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 			d.Claims = slices.DeleteFunc(d.Claims, func(c policy.Claim) bool { return slices.Contains(d.RemoveClaims, c.Name) })
 		}
 		if d.Signals != 0 {
-			for _, p := range snap.Policies {
-				if n := p.Token.RiskClaim; n != "" && slices.ContainsFunc(d.Policies, func(r PolicyResult) bool {
-					return r.Key == p.Key && r.Mode == policy.Enforce
-				}) {
-					v, _ := json.Marshal(d.Signals.Names())
-					d.Claims = addClaim(d.Claims, policy.Claim{Name: n, Value: v})
-				}
+			for _, n := range riskClaims {
+				v, _ := json.Marshal(d.Signals.Names())
+				d.Claims = addClaim(d.Claims, policy.Claim{Name: n, Value: v})
 			}
 		}
 	}
@@ -384,7 +387,7 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 	// Blocked networks match the address as sent too, so that a block on an
 	// IPv6 range (64:ff9b::/96, 2002::/16) still holds; trusted networks
 	// match only the address judged, so translation never widens trust.
-	if containsIP(p.Blocked, ip) || (d.SentIP.IsValid() && containsIP(p.Blocked, d.SentIP)) {
+	if p.Blocked.Contains(ip) || (d.SentIP.IsValid() && p.Blocked.Contains(d.SentIP)) {
 		return deny(r, policy.CauseBlockedNetwork)
 	}
 	if p.Geo != nil || p.Token.CountryClaim != "" {
@@ -393,7 +396,7 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 	if p.ASN != nil || p.Token.ASNClaim != "" {
 		d.ASN = st.asnOf(e.ASN, ip)
 	}
-	if containsIP(p.Trusted, ip) {
+	if p.Trusted.Contains(ip) {
 		r.Trusted = true
 		return r
 	}
@@ -632,15 +635,6 @@ func without(a, remove []string) []string {
 		}
 	}
 	return out
-}
-
-func containsIP(ps []netip.Prefix, ip netip.Addr) bool {
-	for _, p := range ps {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 func (st *callState) clientIP(header string) (netip.Addr, bool) {

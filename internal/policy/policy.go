@@ -9,7 +9,6 @@ package policy
 
 import (
 	"encoding/json"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,8 +159,11 @@ type Policy struct {
 	IPHeader    string
 	OnMissingIP Action
 
-	Trusted []netip.Prefix
-	Blocked []netip.Prefix
+	// Trusted and Blocked are the policy's networks (nil: none). Blocked
+	// networks match the address judged and the address as sent, trusted
+	// ones only the address judged (engine.evaluate).
+	Trusted *NetSet
+	Blocked *NetSet
 
 	UserRules []UserRule
 	Velocity  []VelocityLimit
@@ -425,14 +427,17 @@ type RiskyChanges struct {
 }
 
 // Snapshot is the immutable set of policies every call is decided against,
-// ordered by Key.
+// ordered by Key, with an index of what each policy matches.
 type Snapshot struct {
 	Policies []*Policy
+	// index is nil in a snapshot not made by NewSnapshot: Select then scans.
+	index *matchIndex
 }
 
-// NewSnapshot orders the policies by key and returns a snapshot of them.
+// NewSnapshot orders the policies by key and returns a snapshot of them,
+// indexed by tenant, client id and grant type.
 func NewSnapshot(ps []*Policy) *Snapshot {
 	out := slices.Clone(ps)
 	slices.SortFunc(out, func(a, b *Policy) int { return strings.Compare(a.Key, b.Key) })
-	return &Snapshot{Policies: out}
+	return &Snapshot{Policies: out, index: newMatchIndex(out)}
 }
