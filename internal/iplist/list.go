@@ -74,8 +74,16 @@ const (
 )
 
 // ErrNotFound is what a ConfigMapReader returns for a ConfigMap or key that
-// does not exist.
+// does not exist (see NotFound).
 var ErrNotFound = errors.New("not found")
+
+type notFound struct{ msg string }
+
+func (e notFound) Error() string      { return e.msg }
+func (notFound) Is(target error) bool { return target == ErrNotFound }
+
+// NotFound returns an error that reads msg and is ErrNotFound.
+func NotFound(msg string) error { return notFound{msg} }
 
 // ConfigMapReader reads ConfigMaps of the list's namespace.
 type ConfigMapReader interface {

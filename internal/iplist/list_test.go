@@ -258,7 +258,7 @@ type fakeConfigMaps struct {
 
 func (f *fakeConfigMaps) Version(_ context.Context, name string) (string, error) {
 	if _, ok := f.data[name]; !ok {
-		return "", fmt.Errorf("ConfigMap %s: %w", name, iplist.ErrNotFound)
+		return "", iplist.NotFound("the ConfigMap does not exist")
 	}
 	return f.version[name], nil
 }
@@ -267,7 +267,7 @@ func (f *fakeConfigMaps) Value(_ context.Context, name, key string) ([]byte, err
 	f.reads++
 	v, ok := f.data[name][key]
 	if !ok {
-		return nil, fmt.Errorf("ConfigMap %s has no key %q: %w", name, key, iplist.ErrNotFound)
+		return nil, iplist.NotFound("the ConfigMap has no such key")
 	}
 	return []byte(v), nil
 }
@@ -307,7 +307,8 @@ func TestEntriesAndConfigMaps(t *testing.T) {
 	// Deleted: ConfigMapNotFound, still the previous content.
 	delete(cms.data, "part-1")
 	res = l.Load(ctx, spec, env)
-	if res.Ready || res.Reason != iplist.ReasonConfigMapNotFound || l.Content() != before || !strings.Contains(res.Message, "serving the previous content") {
+	if res.Ready || res.Reason != iplist.ReasonConfigMapNotFound || l.Content() != before ||
+		!strings.Contains(res.Message, `ConfigMap part-1 key "list": the ConfigMap does not exist; ConfigMap part-2`) || !strings.Contains(res.Message, "serving the previous content") {
 		t.Errorf("missing: %+v", res)
 	}
 	// Fixed, and the spec drops part-1: the new union.
