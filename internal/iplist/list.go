@@ -154,6 +154,24 @@ type Result struct {
 	// Retry is true when a source failed for a reason worth retrying soon
 	// (an API server error), not because of what it holds.
 	Retry bool
+	// Failures are the sources that failed in this pass, in spec order.
+	Failures []Failure
+}
+
+// Source kinds, as Failure.Source names them.
+const (
+	SourceEntries   = "entries"
+	SourceConfigMap = "configMap"
+	SourceFile      = "file"
+	SourceURL       = "url"
+)
+
+// Failure is one source that did not load.
+type Failure struct {
+	// Source is SourceEntries, SourceConfigMap, SourceFile or SourceURL.
+	Source string
+	Reason string
+	Err    error
 }
 
 // List is one list's state on one replica: the content it serves, and for
@@ -203,6 +221,7 @@ func (l *List) Status() (Status, bool) {
 
 // sourceError is a source that did not load.
 type sourceError struct {
+	kind   string
 	reason string
 	source string
 	err    error
@@ -233,22 +252,26 @@ func (l *List) Load(ctx context.Context, spec Spec, env Env) Result {
 	}
 	var refreshIn time.Duration
 
+	fail := func(kind string, err *sourceError) {
+		err.kind = kind
+		errs = append(errs, err)
+	}
 	if len(spec.Entries) > 0 {
 		st := keep("entries")
 		if err := loadEntries(st, spec.Entries); err != nil {
-			errs = append(errs, err)
+			fail(SourceEntries, err)
 		}
 	}
 	for _, ref := range spec.ConfigMaps {
 		st := keep("configMap\x00" + ref.Name + "\x00" + ref.Key)
 		if err := loadConfigMap(ctx, st, ref, env); err != nil {
-			errs = append(errs, err)
+			fail(SourceConfigMap, err)
 		}
 	}
 	if spec.File != "" {
 		st := keep("file\x00" + spec.File)
 		if err := loadFile(st, spec.File, env); err != nil {
-			errs = append(errs, err)
+			fail(SourceFile, err)
 		}
 	}
 	if u := spec.URL; u != nil {
@@ -267,7 +290,7 @@ func (l *List) Load(ctx context.Context, spec Spec, env Env) Result {
 			err := fetch(ctx, st, src, env)
 			done := env.now()
 			if err != nil {
-				errs = append(errs, err)
+				fail(SourceURL, err)
 				st.failures++
 				st.nextFetch = done.Add(min(src.Refresh, RetryMin<<min(st.failures-1, 16)))
 			} else {
@@ -307,6 +330,7 @@ func (l *List) Load(ctx context.Context, spec Spec, env Env) Result {
 		st.Message = l.failureMessage(errs)
 		for _, e := range errs {
 			res.Retry = res.Retry || e.transient
+			res.Failures = append(res.Failures, Failure{Source: e.kind, Reason: e.reason, Err: e})
 		}
 	}
 	res.Status = *st
@@ -435,7 +459,7 @@ func loadEntries(st *sourceState, entries []string) *sourceError {
 func loadConfigMap(ctx context.Context, st *sourceState, ref ConfigMapRef, env Env) *sourceError {
 	source := fmt.Sprintf("ConfigMap %s key %q", ref.Name, ref.Key)
 	if env.ConfigMaps == nil {
-		return &sourceError{reason: ReasonReadFailed, source: source, err: errors.New("ConfigMaps are not available here")}
+		return &sourceError{reason: ReasonReadFailed, source: source, err: errors.New("ConfigMaps are read only in Kubernetes; use file in standalone mode")}
 	}
 	version, err := env.ConfigMaps.Version(ctx, ref.Name)
 	if err != nil {
