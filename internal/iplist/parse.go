@@ -120,6 +120,14 @@ func parseLine(b []byte, add func(netip.Prefix)) (int, error) {
 	if i := bytes.IndexAny(b, "#;"); i >= 0 {
 		b = b[:i]
 	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if bytes.IndexAny(b, " \t") < 0 {
+		// The usual line: one token.
+		return 1, parseToken(string(b), add)
+	}
 	fields := strings.Fields(string(b))
 	switch {
 	case len(fields) == 0:

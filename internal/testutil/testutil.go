@@ -55,12 +55,18 @@ func (l Lists) IPList(_ context.Context, ns, name string) (*policy.NetSet, error
 // that exists: every list a spec names is missing (see PolicyWithLists).
 func Policy(t testing.TB, name, specYAML string, secrets Secrets) *policy.Policy {
 	t.Helper()
+	return PolicyWithLists(t, name, specYAML, secrets, nil)
+}
+
+// PolicyWithLists is Policy with the IP lists lists reads.
+func PolicyWithLists(t testing.TB, name, specYAML string, secrets Secrets, lists compiler.ListReader) *policy.Policy {
+	t.Helper()
 	tp := &v1alpha1.TokenPolicy{}
 	tp.Name, tp.Namespace = name, "default"
 	if err := yaml.UnmarshalStrict([]byte(specYAML), &tp.Spec); err != nil {
 		t.Fatalf("spec of %s: %v", name, err)
 	}
-	p, err := compiler.Compile(context.Background(), tp, secrets)
+	p, err := compiler.CompileWith(context.Background(), tp, secrets, lists)
 	if !compiler.Served(err) {
 		t.Fatalf("compile %s: %v", name, err)
 	}
