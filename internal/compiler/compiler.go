@@ -98,47 +98,42 @@ func (e *ListError) Error() string {
 // ListErrors returns the *ListErrors in err (Compile joins one per list).
 func ListErrors(err error) []*ListError {
 	var out []*ListError
-	var walk func(error)
-	walk = func(err error) {
+	for _, e := range leaves(err) {
 		var le *ListError
-		switch x := err.(type) {
-		case nil:
-		case interface{ Unwrap() []error }:
-			for _, e := range x.Unwrap() {
-				walk(e)
-			}
-		default:
-			if errors.As(err, &le) {
-				out = append(out, le)
-			}
+		if errors.As(e, &le) {
+			out = append(out, le)
 		}
 	}
-	walk(err)
 	return out
 }
 
 // Served reports whether a policy Compile returned with err is to be
 // served: err is nil or only names unusable Secrets and lists.
 func Served(err error) bool {
-	var walk func(error) bool
-	walk = func(err error) bool {
+	for _, e := range leaves(err) {
 		var se *SecretError
 		var le *ListError
-		switch x := err.(type) {
-		case nil:
-			return true
-		case interface{ Unwrap() []error }:
-			for _, e := range x.Unwrap() {
-				if !walk(e) {
-					return false
-				}
-			}
-			return true
-		default:
-			return errors.As(err, &se) || errors.As(err, &le)
+		if !errors.As(e, &se) && !errors.As(e, &le) {
+			return false
 		}
 	}
-	return walk(err)
+	return true
+}
+
+// leaves returns the errors joined in err (err itself when it joins none).
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
 }
 
 // Key returns the snapshot key of a policy: namespace/name.

@@ -124,7 +124,7 @@ func parseLine(b []byte, add func(netip.Prefix)) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	if bytes.IndexAny(b, " \t") < 0 {
+	if !bytes.ContainsAny(b, " \t") {
 		// The usual line: one token.
 		return 1, parseToken(string(b), add)
 	}

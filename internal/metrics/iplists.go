@@ -9,6 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// listLabels are the labels of the IP list metrics.
+var listLabels = []string{"namespace", "name"}
+
 // IPLists records what each IP list holds on this replica. Every replica
 // loads (and fetches) its lists itself, so each exports its own view.
 type IPLists struct {
@@ -24,19 +27,19 @@ func NewIPLists(reg prometheus.Registerer) *IPLists {
 		entries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tokenguard_iplist_entries",
 			Help: "Distinct networks an IP list serves on this replica (0 until it first loads).",
-		}, []string{"namespace", "name"}),
+		}, listLabels),
 		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tokenguard_iplist_ready",
 			Help: "1 when every source of an IP list loaded in its latest pass, 0 while one fails (the last good content is served).",
-		}, []string{"namespace", "name"}),
+		}, listLabels),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokenguard_iplist_load_failures_total",
 			Help: "Loads of an IP list in which a source failed, by reason (FetchFailed, ConfigMapNotFound, InvalidEntries, TooLarge, ...).",
-		}, []string{"namespace", "name", "reason"}),
+		}, append(listLabels[:2:2], "reason")),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tokenguard_iplist_last_success_timestamp_seconds",
 			Help: "When every source of an IP list last loaded (for a URL, its last successful fetch), as a Unix timestamp.",
-		}, []string{"namespace", "name"}),
+		}, listLabels),
 	}
 	reg.MustRegister(m.entries, m.ready, m.failures, m.lastSuccess)
 	return m
@@ -64,7 +67,7 @@ func (m *IPLists) ForgetIPList(namespace, name string) {
 	if m == nil {
 		return
 	}
-	labels := prometheus.Labels{"namespace": namespace, "name": name}
+	labels := prometheus.Labels{listLabels[0]: namespace, listLabels[1]: name}
 	m.entries.DeletePartialMatch(labels)
 	m.ready.DeletePartialMatch(labels)
 	m.failures.DeletePartialMatch(labels)
