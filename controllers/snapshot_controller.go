@@ -30,8 +30,9 @@ import (
 )
 
 // SnapshotReconciler keeps this replica's policy snapshot in step with the
-// TokenPolicies, their Secrets and the IP lists they name. It runs on every replica, writes nothing
-// to the API server, and is the only writer of the store: the first
+// TokenPolicies, their Secrets and the IP lists they name. It runs on every
+// replica, writes nothing to the API server, and is the only writer of the
+// store: the first
 // complete snapshot is the one it has built once it has reconciled every
 // policy the cache held when it first synced (see firstSync), so a delete can
 // never be undone by a seeding step that read an older list.
