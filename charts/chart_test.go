@@ -91,7 +91,7 @@ func TestLint(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	r := render(t)
-	want := []string{"CustomResourceDefinition/tokenpolicies.policy.tokenguard.io",
+	want := []string{"CustomResourceDefinition/iplists.policy.tokenguard.io", "CustomResourceDefinition/tokenpolicies.policy.tokenguard.io",
 		"Deployment/tg-system/tg-tokenguard", "PodDisruptionBudget/tg-system/tg-tokenguard",
 		"Role/tg-system/tg-tokenguard", "Role/tg-system/tg-tokenguard-leader-election",
 		"RoleBinding/tg-system/tg-tokenguard", "RoleBinding/tg-system/tg-tokenguard-leader-election",
@@ -99,9 +99,12 @@ func TestDefaults(t *testing.T) {
 	if got := r.kinds(); !slices.Equal(got, want) {
 		t.Errorf("objects:\n%v\nwant\n%v", got, want)
 	}
-	crd := r["CustomResourceDefinition/tokenpolicies.policy.tokenguard.io"]
-	if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" || crd.GetAnnotations()["argocd.argoproj.io/sync-wave"] != "-1" {
-		t.Errorf("CRD annotations %v", crd.GetAnnotations())
+	for _, name := range []string{"tokenpolicies", "iplists"} {
+		crd := r["CustomResourceDefinition/"+name+".policy.tokenguard.io"]
+		if crd.GetAnnotations()["helm.sh/resource-policy"] != "keep" || crd.GetAnnotations()["argocd.argoproj.io/sync-wave"] != "-1" ||
+			crd.GetLabels()["app.kubernetes.io/name"] == "" {
+			t.Errorf("%s CRD annotations %v, labels %v", name, crd.GetAnnotations(), crd.GetLabels())
+		}
 	}
 	d := r.deployment(t)
 	if *d.Spec.Replicas != 2 {
@@ -272,8 +275,11 @@ func TestShutdown(t *testing.T) {
 
 func TestToggles(t *testing.T) {
 	t.Run("no CRDs", func(t *testing.T) {
-		if _, ok := render(t, "crds.enabled=false")["CustomResourceDefinition/tokenpolicies.policy.tokenguard.io"]; ok {
-			t.Error("CRD rendered")
+		r := render(t, "crds.enabled=false")
+		for _, name := range []string{"tokenpolicies", "iplists"} {
+			if _, ok := r["CustomResourceDefinition/"+name+".policy.tokenguard.io"]; ok {
+				t.Errorf("%s CRD rendered", name)
+			}
 		}
 	})
 	t.Run("observability and network", func(t *testing.T) {

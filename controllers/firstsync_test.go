@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -117,5 +118,69 @@ func TestFirstSnapshotEmpty(t *testing.T) {
 	}
 	if !store.Ready() {
 		t.Fatal("not ready with nothing to wait for")
+	}
+}
+
+// A policy naming an IP list that exists but has not loaded yet holds the
+// first snapshot back until the list's first load attempt, and is then
+// served with the list's networks; a policy naming a list that does not
+// exist does not wait (the missing-list rule applies at once).
+func TestFirstSnapshotWaitsForLists(t *testing.T) {
+	ctx := context.Background()
+	blocking := func(name, list string) *v1alpha1.TokenPolicy {
+		tp := tokenPolicy(name)
+		tp.Spec.Networks.BlockedLists = []v1alpha1.IPListName{v1alpha1.IPListName(list)}
+		return tp
+	}
+	l := &v1alpha1.IPList{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "tor", Generation: 1},
+		Spec: v1alpha1.IPListSpec{Entries: []v1alpha1.IPListEntry{"185.220.101.1"}}}
+	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithStatusSubresource(&v1alpha1.IPList{}).
+		WithObjects(blocking("a", "tor"), blocking("b", "nope"), l).Build()
+	store, lists := policy.NewStore(), NewListStore()
+	gate := &firstSync{client: c, cache: synced{}, store: store}
+	r := &SnapshotReconciler{Client: c, APIReader: c, Store: store, Lists: lists, sync: gate}
+	if err := gate.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"a", "b"} {
+		if _, err := r.Reconcile(ctx, request(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if store.Ready() {
+		t.Fatal("ready before the list's first load")
+	}
+	// Until then, what is served is the safe form: the list counts as missing.
+	if p, _ := store.Get("ns/a"); p == nil || !p.BlockedListUnavailable {
+		t.Fatalf("policy a while its list loads: %+v", p)
+	}
+	woken := 0
+	cancel := lists.subscribe(func(nn types.NamespacedName) {
+		if nn.Name == "tor" {
+			woken++
+		}
+	})
+	defer cancel()
+	lr := &IPListReconciler{Client: c, APIReader: c, Lists: lists}
+	if _, err := lr.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "tor"}}); err != nil {
+		t.Fatal(err)
+	}
+	if woken != 1 {
+		t.Fatalf("the list's first load woke the policies %d times", woken)
+	}
+	if _, err := r.Reconcile(ctx, request("a")); err != nil {
+		t.Fatal(err)
+	}
+	if !store.Ready() {
+		t.Fatal("not ready after the list loaded")
+	}
+	a, _ := store.Get("ns/a")
+	b, _ := store.Get("ns/b")
+	if a.BlockedListUnavailable || !a.Blocked.Contains(netip.MustParseAddr("185.220.101.1")) || !b.BlockedListUnavailable {
+		t.Errorf("a: %v %v, b: %v", a.BlockedListUnavailable, a.Blocked.Prefixes(), b.BlockedListUnavailable)
+	}
+	var got v1alpha1.IPList
+	if err := c.Get(ctx, client.ObjectKeyFromObject(l), &got); err != nil || got.Status.Entries != 1 || got.Status.LastSuccessfulFetch == nil {
+		t.Errorf("list status %+v %v", got.Status, err)
 	}
 }

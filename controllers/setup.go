@@ -1,13 +1,17 @@
 // Copyright 2026 The TokenGuard Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package controllers reconciles TokenPolicies and the Secrets they reference.
+// Package controllers reconciles TokenPolicies, the Secrets they reference
+// and the IP lists they name.
 //
 // Two controllers share one compile step (internal/compiler):
 //   - the snapshot controller runs on every replica, leader or not, and keeps
 //     the replica's in-memory policy snapshot current; it writes nothing;
 //   - the status controller runs on the leader only and writes each policy's
 //     Ready condition and events.
+//
+// The IP list controller runs on every replica too: each replica loads
+// (and fetches) every IPList itself, and the leader writes their status.
 package controllers
 
 import (

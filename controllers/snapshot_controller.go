@@ -30,8 +30,9 @@ import (
 )
 
 // SnapshotReconciler keeps this replica's policy snapshot in step with the
-// TokenPolicies and their Secrets. It runs on every replica, writes nothing
-// to the API server, and is the only writer of the store: the first
+// TokenPolicies, their Secrets and the IP lists they name. It runs on every
+// replica, writes nothing to the API server, and is the only writer of the
+// store: the first
 // complete snapshot is the one it has built once it has reconciled every
 // policy the cache held when it first synced (see firstSync), so a delete can
 // never be undone by a seeding step that read an older list.
@@ -41,6 +42,8 @@ type SnapshotReconciler struct {
 	// behind the API server (FreshReads).
 	APIReader client.Reader
 	Store     *policy.Store
+	// Lists holds the IP lists the IPList controller loaded.
+	Lists *ListStore
 	// OnChange, when set, is called after the snapshot changed.
 	OnChange func(*policy.Snapshot)
 	// FreshReads, when set and true, makes the reconciler read policies from
@@ -70,14 +73,14 @@ func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := reader.Get(ctx, req.NamespacedName, &tp); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.Store.Delete(key)
-			r.done(req.NamespacedName, key, -1)
+			r.done(req.NamespacedName, key, -1, true)
 			r.changed()
 			log.V(1).Info("policy removed from snapshot")
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
 	}
-	p, err := compiler.Compile(ctx, &tp, apiSecretReader{r.APIReader})
+	p, err := compiler.CompileWith(ctx, &tp, apiSecretReader{r.APIReader}, kubeLists{store: r.Lists, reader: reader})
 	var invalid *compiler.InvalidSpecError
 	switch {
 	case errors.As(err, &invalid):
@@ -85,22 +88,29 @@ func (r *SnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// because of a typo would silently lift its blocks. The status
 		// controller reports the problem.
 		log.Info("policy does not compile; serving its previous version if any", "problems", invalid.Problems)
-		r.done(req.NamespacedName, key, tp.Generation)
+		r.done(req.NamespacedName, key, tp.Generation, true)
 		return ctrl.Result{}, nil
-	case err != nil && !compiler.IsSecretError(err):
+	case !compiler.Served(err):
 		return ctrl.Result{}, err
 	}
 	// A policy with a Secret problem is served: its AbuseIPDB step fails and
-	// the policy's failure mode applies until the Secret is fixed.
+	// the policy's failure mode applies until the Secret is fixed. One
+	// naming a missing IP list is served too: a missing blocked list denies
+	// its calls, a missing trusted list trusts nothing. A list still
+	// loading for the first time holds the first snapshot back (firstSync):
+	// the IPList controller's first load wakes the policy again.
+	pending := pendingLists(err)
 	r.Store.Put(p)
-	r.done(req.NamespacedName, key, tp.Generation)
+	r.done(req.NamespacedName, key, tp.Generation, !pending)
 	r.changed()
-	log.V(1).Info("policy compiled into snapshot", "generation", tp.Generation, "secretProblem", err != nil)
+	log.V(1).Info("policy compiled into snapshot", "generation", tp.Generation, "problems", err != nil, "listsLoading", pending)
 	return ctrl.Result{}, nil
 }
 
-// done records that the policy was reconciled at generation (-1: deleted).
-func (r *SnapshotReconciler) done(nn types.NamespacedName, key string, generation int64) {
+// done records that the policy was reconciled at generation (-1: deleted);
+// complete is false when it waits for a list's first load, which the
+// first-snapshot gate must wait for too.
+func (r *SnapshotReconciler) done(nn types.NamespacedName, key string, generation int64, complete bool) {
 	r.mu.Lock()
 	if r.seen == nil {
 		r.seen = map[types.NamespacedName]int64{}
@@ -111,7 +121,7 @@ func (r *SnapshotReconciler) done(nn types.NamespacedName, key string, generatio
 		r.seen[nn] = generation
 	}
 	r.mu.Unlock()
-	if r.sync != nil {
+	if r.sync != nil && complete {
 		r.sync.reconciled(key)
 	}
 }
@@ -178,6 +188,8 @@ func (r *SnapshotReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&v1alpha1.TokenPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// A created, rotated or deleted Secret changes the API key a policy uses.
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(policiesForSecret(r.Client))).
+		// A list's new content, or its first load, changes the networks a policy serves.
+		WatchesRawSource(listEvents(r.Lists, r.Client)).
 		WatchesRawSource(source.Channel(r.resync, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{
 			NeedLeaderElection: ptr.To(false),
@@ -189,7 +201,8 @@ func (r *SnapshotReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // firstSync marks the store ready once the snapshot controller has
-// reconciled every policy the cache held when it first synced. It runs on
+// reconciled every policy the cache held when it first synced, each after
+// the first load of every IP list it names (see SnapshotReconciler.done). It runs on
 // every replica and does not wait for leadership. It writes nothing to the
 // store itself: the snapshot controller stays the store's only writer.
 type firstSync struct {

@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -35,6 +36,9 @@ type StatusReconciler struct {
 	// KeyHealth, when set, reports API keys AbuseIPDB rejected: a policy
 	// whose key is paused is Ready=False, AbuseIPDBKeyRejected.
 	KeyHealth KeyHealth
+	// Lists holds the IP lists this replica loaded: a policy naming one
+	// that is missing or never loaded is Ready=False, ListNotReady.
+	Lists *ListStore
 
 	policyKeys policyKeys
 	// Leader, when set, gates the writes: the controller runs on every
@@ -72,12 +76,23 @@ func (r *StatusReconciler) evaluate(ctx context.Context, tp *v1alpha1.TokenPolic
 		Reason:             v1alpha1.ReasonCompiled,
 		Message:            "the policy compiled and is served by every replica",
 	}
-	p, err := compiler.Compile(ctx, tp, apiSecretReader{r.APIReader})
+	p, err := compiler.CompileWith(ctx, tp, apiSecretReader{r.APIReader}, kubeLists{store: r.Lists, reader: r.Client})
 	var invalid *compiler.InvalidSpecError
 	var secret *compiler.SecretError
+	lists := compiler.ListErrors(err)
 	switch {
 	case err == nil:
 		r.keyRejected(tp, p, &cond)
+	case len(lists) > 0:
+		msgs := make([]string, len(lists))
+		for i, e := range lists {
+			msgs[i] = e.Error()
+		}
+		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonListNotReady
+		cond.Message = "the policy is served without the lists it cannot read: " + strings.Join(msgs, "; ")
+		if errors.As(err, &secret) {
+			cond.Message += "; and " + secret.Error() + "; AbuseIPDB checks fail and the policy's onFailure action applies"
+		}
 	case errors.As(err, &invalid):
 		cond.Status, cond.Reason = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec
 		cond.Message = "the policy cannot be served (its previous version, if any, still is): " + invalid.Error()
@@ -147,6 +162,8 @@ func (r *StatusReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesMetadata(secretMeta(), handler.EnqueueRequestsFromMapFunc(policiesForSecret(r.Client))).
 		// AbuseIPDB rejecting a key, or its pause ending, changes the Ready condition.
 		WatchesRawSource(r.keyEvents()).
+		// So does a list loading, or being deleted.
+		WatchesRawSource(listEvents(r.Lists, r.Client)).
 		WatchesRawSource(source.Channel(r.leading, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
 		Complete(r)

@@ -39,6 +39,14 @@ func newPolicy(ns, name, spec string) *v1alpha1.TokenPolicy {
 	return tp
 }
 
+func newIPList(ns, name, spec string) *v1alpha1.IPList {
+	l := &v1alpha1.IPList{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := yaml.UnmarshalStrict([]byte(spec), &l.Spec); err != nil {
+		panic(err)
+	}
+	return l
+}
+
 func readyCondition(t *testing.T, ns, name string) (*metav1.Condition, *v1alpha1.TokenPolicy) {
 	t.Helper()
 	var tp v1alpha1.TokenPolicy

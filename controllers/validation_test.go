@@ -33,4 +33,18 @@ func TestCRDValidation(t *testing.T) {
 	if err := k8sClient.Create(ctx, newPolicy(ns, "valid", crdvalidationtest.Valid)); err != nil {
 		t.Errorf("a valid policy was rejected: %v", err)
 	}
+	for i, tc := range crdvalidationtest.ListCases {
+		t.Run("IPList "+tc.Name, func(t *testing.T) {
+			err := k8sClient.Create(ctx, newIPList(ns, fmt.Sprintf("l%d", i), tc.Spec))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.Message) {
+				t.Errorf("message:\n  %s\nwant it to contain:\n  %s", err, tc.Message)
+			}
+		})
+	}
+	if err := k8sClient.Create(ctx, newIPList(ns, "valid", crdvalidationtest.ValidList)); err != nil {
+		t.Errorf("a valid list was rejected: %v", err)
+	}
 }

@@ -6,6 +6,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -37,25 +38,37 @@ type Config struct {
 	KeyHealth KeyHealth
 	// HealthInterval is the API server probe interval (default 2s).
 	HealthInterval time.Duration
-	Log            logr.Logger
+	// ListMetrics, when set, records what each IP list holds.
+	ListMetrics ListMetrics
+	// HTTP, when set, fetches IP lists' URLs.
+	HTTP *http.Client
+	Log  logr.Logger
 }
 
 // Setup adds everything TokenGuard runs against the API server to mgr: the
-// Secret reference index, the snapshot controller and the first-snapshot
-// gate (every replica), the status controller (writes on the leader only),
-// the leader elector, and the API server health probe with its catch-up.
+// Secret and IP list reference indexes, the IP list controller, the
+// snapshot controller and the first-snapshot gate (every replica), the
+// status controller (writes on the leader only, as the IP list controller
+// does), the leader elector, and the API server health probe with its
+// catch-up.
 // The manager itself must run without leader election: losing a lease must
 // never stop a replica from serving.
 func Setup(ctx context.Context, mgr ctrl.Manager, c Config) error {
 	if err := IndexSecretRefs(ctx, mgr); err != nil {
 		return err
 	}
+	if err := IndexListRefs(ctx, mgr); err != nil {
+		return err
+	}
+	lists := NewListStore()
 	snap := &SnapshotReconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: c.Store, OnChange: c.OnSnapshot,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Store: c.Store, OnChange: c.OnSnapshot, Lists: lists,
 		sync: &firstSync{client: mgr.GetClient(), cache: mgr.GetCache(), store: c.Store, onChange: c.OnSnapshot},
 	}
 	status := &StatusReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("tokenguard"),
-		KeyHealth: c.KeyHealth}
+		KeyHealth: c.KeyHealth, Lists: lists}
+	ipl := &IPListReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Lists: lists,
+		Recorder: mgr.GetEventRecorder("tokenguard"), HTTP: c.HTTP, Metrics: c.ListMetrics}
 
 	if c.LeaderElection.LeaderElection {
 		lock, err := crleaderelection.NewResourceLock(mgr.GetConfig(), mgr, c.LeaderElection)
@@ -65,12 +78,13 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) error {
 		leader := &Leader{Lock: lock, Log: c.Log.WithName("leader-election"), OnChange: func(leading bool) {
 			if leading {
 				go status.StartedLeading(ctx)
+				go ipl.StartedLeading(ctx)
 			}
 			if c.OnLeader != nil {
 				c.OnLeader(leading)
 			}
 		}}
-		status.Leader = leader
+		status.Leader, ipl.Leader = leader, leader
 		if err := mgr.Add(leader); err != nil {
 			return err
 		}
@@ -97,6 +111,9 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) error {
 		return err
 	}
 	if err := status.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	if err := ipl.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	for _, r := range []interface {

@@ -1,7 +1,7 @@
 // Copyright 2026 The TokenGuard Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package v1alpha1 holds the TokenPolicy API, group policy.tokenguard.io.
+// Package v1alpha1 holds the TokenPolicy and IPList API, group policy.tokenguard.io.
 // +kubebuilder:object:generate=true
 // +groupName=policy.tokenguard.io
 package v1alpha1
@@ -24,7 +24,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &TokenPolicy{}, &TokenPolicyList{})
+	s.AddKnownTypes(GroupVersion, &TokenPolicy{}, &TokenPolicyList{}, &IPList{}, &IPListList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

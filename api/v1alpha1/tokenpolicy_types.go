@@ -24,6 +24,11 @@ const (
 	// ReasonAbuseIPDBKeyRejected: AbuseIPDB refused the policy's API key (401
 	// or 403) and lookups with it are paused; the policy's onFailure applies.
 	ReasonAbuseIPDBKeyRejected = "AbuseIPDBKeyRejected"
+	// ReasonListNotReady: a referenced IPList does not exist or has never
+	// loaded. A missing blocked list denies every call the policy matches
+	// that has an address (list_unavailable); a missing trusted list
+	// trusts nothing. The message names the lists.
+	ReasonListNotReady = "ListNotReady"
 )
 
 // PolicyMode says whether a policy changes outcomes or only records them.
@@ -390,7 +395,8 @@ type ClientIPSource struct {
 	OnMissing MissingIPAction `json:"onMissing,omitempty"`
 }
 
-// NetworkRules lists trusted and blocked networks.
+// NetworkRules lists trusted and blocked networks, written inline or kept
+// in IPLists.
 type NetworkRules struct {
 	// trustedCIDRs are networks whose calls skip the geo, asn, AbuseIPDB and
 	// access-hour checks (token changes still apply). A blocked network wins
@@ -405,6 +411,24 @@ type NetworkRules struct {
 	// +listType=set
 	// +optional
 	BlockedCIDRs []CIDR `json:"blockedCIDRs,omitempty"`
+
+	// trustedLists name IPLists in the policy's namespace whose networks
+	// are trusted like trustedCIDRs. A list that does not exist or has
+	// never loaded trusts nothing (Ready=False, ListNotReady).
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	// +optional
+	TrustedLists []IPListName `json:"trustedLists,omitempty"`
+
+	// blockedLists name IPLists in the policy's namespace whose networks
+	// are denied like blockedCIDRs. While a list does not exist or has
+	// never loaded, every call the policy matches that has an address is
+	// denied (cause list_unavailable; Ready=False, ListNotReady): a block
+	// list that cannot be read must not let its networks through.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
+	// +optional
+	BlockedLists []IPListName `json:"blockedLists,omitempty"`
 }
 
 // UnknownCountryAction is what to do when the client IP's country is unknown.
@@ -1016,6 +1040,9 @@ type DenialDescriptions struct {
 	// stateUnavailable is used when the shared state fails and onStoreFailure is Deny.
 	// +optional
 	StateUnavailable Description `json:"stateUnavailable,omitempty"`
+	// listUnavailable is used when a blocked IPList does not exist or has never loaded.
+	// +optional
+	ListUnavailable Description `json:"listUnavailable,omitempty"`
 }
 
 // TokenPolicyStatus reports whether the policy is served.

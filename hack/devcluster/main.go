@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Command devcluster starts a real kube-apiserver and etcd (the ones make
-// test uses) with the TokenPolicy CRD installed, writes a kubeconfig and
+// test uses) with the TokenPolicy and IPList CRDs installed, writes a kubeconfig and
 // waits for Ctrl-C: a cluster without Docker to try the whole flow on.
 // No kubelet runs, so Deployments are stored but no pods start; run
 // bin/tokenguard against it out of cluster instead.
@@ -54,7 +54,7 @@ func run() error {
 		return err
 	}
 	kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
-	fmt.Printf(`A kube-apiserver and etcd are running, with the TokenPolicy CRD installed.
+	fmt.Printf(`A kube-apiserver and etcd are running, with the TokenPolicy and IPList CRDs installed.
 
   export KUBECONFIG=%[1]s
   alias kubectl=%[2]s

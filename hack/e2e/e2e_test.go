@@ -73,7 +73,7 @@ func TestEndToEnd(t *testing.T) {
 	// 2. The kustomize install, server-side.
 	c.k("apply", "--server-side", "-k", filepath.Join(root, "config", "default"))
 	for _, obj := range []string{"deployment/tokenguard -n tg-system", "deployment/tokenguard -n tokenguard-system",
-		"crd/tokenpolicies.policy.tokenguard.io", "role/tokenguard -n tg-system", "rolebinding/tokenguard -n tokenguard-system",
+		"crd/tokenpolicies.policy.tokenguard.io", "crd/iplists.policy.tokenguard.io", "role/tokenguard -n tg-system", "rolebinding/tokenguard -n tokenguard-system",
 		"networkpolicy/tokenguard -n tg-system", "poddisruptionbudget/tokenguard -n tokenguard-system"} {
 		c.k(append([]string{"get"}, strings.Fields(obj)...)...)
 	}
@@ -86,6 +86,9 @@ func TestEndToEnd(t *testing.T) {
 		}{
 			{[]string{"list", "secrets", "-n", installNS}, "yes"},
 			{[]string{"patch", "tokenpolicies", "--subresource=status", "-n", installNS}, "yes"},
+			{[]string{"patch", "iplists", "--subresource=status", "-n", installNS}, "yes"},
+			{[]string{"watch", "configmaps", "-n", installNS}, "yes"},
+			{[]string{"get", "configmaps", "-n", "kube-system"}, "no"},
 			{[]string{"get", "secrets", "-n", "kube-system"}, "no"},
 			{[]string{"list", "secrets", "--all-namespaces"}, "no"},
 		} {

@@ -187,6 +187,8 @@ type Service struct {
 	// State is the shared state (in memory without --redis-url), measured
 	// by Metrics.State; the engine decides with it.
 	State state.Store
+	// IPLists records what each IP list holds.
+	IPLists *metrics.IPLists
 
 	draining atomic.Bool
 }
@@ -253,7 +255,8 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 	store := policy.NewStore()
 	h := newHandler(geo, asn, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
 	h.Engine.State = st
-	svc := &Service{Store: store, Metrics: m, Geo: geo, ASN: asn, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg), State: st}
+	svc := &Service{Store: store, Metrics: m, Geo: geo, ASN: asn, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg), State: st,
+		IPLists: metrics.NewIPLists(reg)}
 	svc.Server = &serve.Server{
 		Name: "action endpoint", Addr: o.ActionAddr, Handler: webhook.NewMux(h, auth),
 		CertFile: o.TLSCertFile, KeyFile: o.TLSKeyFile, Log: log.WithName("action-endpoint"),

@@ -48,7 +48,7 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tokenguard validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tokenguard validate FILE_OR_DIR...\n\nCompiles every TokenPolicy in the files as the service would; exits 1 on the first problem.")
+		fmt.Fprintln(stderr, "usage: tokenguard validate FILE_OR_DIR...\n\nCompiles every TokenPolicy and IPList in the files as the service would (IP lists' URLs are not fetched); exits 1 on the first problem.")
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -59,7 +59,9 @@ func validate(args []string, stdout, stderr io.Writer) int {
 	}
 	store := policy.NewStore()
 	// Secrets are not needed to judge a spec: keys are checked at run time.
-	l := &standalone.Loader{Paths: fs.Args(), Store: store, Log: logr.Discard(), AbuseIPDBDisabled: true}
+	// Nor are IP lists' URLs: their entries and files are checked, the URLs
+	// are not fetched.
+	l := &standalone.Loader{Paths: fs.Args(), Store: store, Log: logr.Discard(), AbuseIPDBDisabled: true, NoFetch: true}
 	if err := l.Load(context.Background()); err != nil {
 		fmt.Fprintln(stderr, "invalid:", err)
 		return 1

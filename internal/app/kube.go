@@ -25,7 +25,7 @@ import (
 	"github.com/tokenguard/tokenguard/controllers"
 )
 
-// Scheme returns the scheme with the built-in types and TokenPolicy.
+// Scheme returns the scheme with the built-in types, TokenPolicy and IPList.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
@@ -74,7 +74,7 @@ func NewManager(ctx context.Context, o *Options, cfg *rest.Config, svc *Service,
 			LeaderElectionNamespace: o.LeaderElectionNamespace, RenewDeadline: 10 * time.Second,
 		},
 		OnLeader: svc.Lifecycle.SetLeader, OnStale: svc.Lifecycle.SetStale,
-		HealthInterval: o.APIHealthInterval, Log: log,
+		HealthInterval: o.APIHealthInterval, ListMetrics: svc.IPLists, Log: log,
 	}); err != nil {
 		return nil, err
 	}

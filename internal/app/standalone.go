@@ -29,7 +29,7 @@ func RunStandalone(stop, hurry context.Context, o *Options, log logr.Logger) err
 	loader := &standalone.Loader{
 		Paths: o.PolicyFiles, SecretsDir: o.SecretsDir, Store: svc.Store,
 		Log: log.WithName("policy-files"), OnChange: svc.OnSnapshot, AbuseIPDBDisabled: o.AbuseIPDBDisabled,
-		Settle: o.ReloadSettle, Reloads: svc.Reloads,
+		Settle: o.ReloadSettle, Reloads: svc.Reloads, IPLists: svc.IPLists,
 	}
 	if err := loader.LoadSettled(stop); err != nil {
 		return err

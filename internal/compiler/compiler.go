@@ -5,6 +5,11 @@
 // immutable policy.Policy the engine serves. The controller and standalone
 // mode both call Compile, so the two cannot disagree.
 //
+// IP lists a policy names (networks.trustedLists, blockedLists) come from a
+// ListReader and are merged with the inline CIDRs into the policy's
+// NetSets, so the request path looks an address up once per set whatever
+// the number of lists.
+//
 // Compile assumes a spec the CRD's schema accepts: the API server checks it
 // in a cluster, and internal/crdvalidation checks policy files against the
 // same CRD in standalone mode, so every spec rule is written once, as a
@@ -59,6 +64,78 @@ func (e *SecretError) Error() string {
 	return fmt.Sprintf("secret %s/%s key %q: %s", e.Namespace, e.Name, e.Key, e.Detail)
 }
 
+// ListReader returns the content of IP lists.
+type ListReader interface {
+	// IPList returns the networks of the IPList namespace/name, or a
+	// *ListError when it does not exist or has never loaded. Any other
+	// error is transient and fails the compilation (the caller retries).
+	IPList(ctx context.Context, namespace, name string) (*policy.NetSet, error)
+}
+
+// ListError is a referenced IP list that does not exist or has never
+// loaded. Compile still returns a policy: a missing trusted list trusts
+// nothing, and a missing blocked list denies every call with an address
+// (policy.CauseListUnavailable) until it loads.
+type ListError struct {
+	Namespace, Name string
+	// Blocked is true for a list named in blockedLists (Compile sets it).
+	Blocked bool
+	// Missing: no such list. Pending: the list exists but no load of it
+	// has finished yet (a replica starting up).
+	Missing, Pending bool
+	// Detail says what is wrong, such as the list's own Ready message.
+	Detail string
+}
+
+func (e *ListError) Error() string {
+	if e.Blocked {
+		return fmt.Sprintf("blocked IPList %s %s: every call the policy matches that has an address is denied (list_unavailable) until it loads",
+			e.Name, e.Detail)
+	}
+	return fmt.Sprintf("trusted IPList %s %s: it trusts nothing until it loads", e.Name, e.Detail)
+}
+
+// ListErrors returns the *ListErrors in err (Compile joins one per list).
+func ListErrors(err error) []*ListError {
+	var out []*ListError
+	for _, e := range leaves(err) {
+		var le *ListError
+		if errors.As(e, &le) {
+			out = append(out, le)
+		}
+	}
+	return out
+}
+
+// Served reports whether a policy Compile returned with err is to be
+// served: err is nil or only names unusable Secrets and lists.
+func Served(err error) bool {
+	for _, e := range leaves(err) {
+		var se *SecretError
+		var le *ListError
+		if !errors.As(e, &se) && !errors.As(e, &le) {
+			return false
+		}
+	}
+	return true
+}
+
+// leaves returns the errors joined in err (err itself when it joins none).
+func leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range joined.Unwrap() {
+		out = append(out, leaves(e)...)
+	}
+	return out
+}
+
 // Key returns the snapshot key of a policy: namespace/name.
 func Key(namespace, name string) string { return namespace + "/" + name }
 
@@ -91,9 +168,18 @@ func (c *compilation) unconvertible(field string, v any) {
 	c.fail(field, "%q cannot be converted; the CRD's schema rejects it (run tokenguard validate)", v)
 }
 
-// Compile builds the served form of tp. On an *InvalidSpecError the policy is
-// nil; on a *SecretError the policy is usable and the error says what to fix.
+// Compile builds the served form of tp with no IP lists: every list the
+// policy names counts as missing. See CompileWith.
 func Compile(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader) (*policy.Policy, error) {
+	return CompileWith(ctx, tp, secrets, nil)
+}
+
+// CompileWith builds the served form of tp, reading its Secrets and IP
+// lists (lists nil: none exists). On an *InvalidSpecError the policy is
+// nil; on *SecretErrors and *ListErrors (joined) the policy is usable and
+// the errors say what to fix (Served); on any other error, a transient
+// failure to read, the policy is nil.
+func CompileWith(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader, lists ListReader) (*policy.Policy, error) {
 	c := &compilation{}
 	s := &tp.Spec
 	p := &policy.Policy{
@@ -123,9 +209,18 @@ func Compile(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader
 		}
 		p.OnMissingIP = action(string(ip.OnMissing), policy.Deny, false)
 	}
+	var listErrs []error
 	if n := s.Networks; n != nil {
-		p.Trusted = c.prefixes("spec.networks.trustedCIDRs", n.TrustedCIDRs)
-		p.Blocked = c.prefixes("spec.networks.blockedCIDRs", n.BlockedCIDRs)
+		l := &listing{ctx: ctx, ns: tp.Namespace, reader: lists}
+		p.Blocked = l.merge(c.prefixes("spec.networks.blockedCIDRs", n.BlockedCIDRs), n.BlockedLists, true)
+		p.Trusted = l.merge(c.prefixes("spec.networks.trustedCIDRs", n.TrustedCIDRs), n.TrustedLists, false)
+		if l.failed != nil {
+			return nil, l.failed
+		}
+		for _, e := range l.errs {
+			p.BlockedListUnavailable = p.BlockedListUnavailable || e.Blocked
+			listErrs = append(listErrs, e)
+		}
 	}
 	if g := s.Geo; g != nil {
 		p.Geo = geo(g)
@@ -149,7 +244,62 @@ func Compile(ctx context.Context, tp *v1alpha1.TokenPolicy, secrets SecretReader
 	if len(c.problems) > 0 {
 		return nil, &InvalidSpecError{Problems: c.problems}
 	}
+	if len(listErrs) > 0 {
+		return p, errors.Join(append(listErrs, secretErr)...)
+	}
 	return p, secretErr
+}
+
+// listing reads the IP lists of one policy.
+type listing struct {
+	ctx    context.Context
+	ns     string
+	reader ListReader
+	errs   []*ListError
+	failed error
+}
+
+// merge returns the union of the inline set and the named lists', built
+// once here. A single list and no inline CIDRs share the list's set.
+func (l *listing) merge(inline *policy.NetSet, names []v1alpha1.IPListName, blocked bool) *policy.NetSet {
+	sets := make([]*policy.NetSet, 0, len(names)+1)
+	if inline.Len() > 0 {
+		sets = append(sets, inline)
+	}
+	for _, n := range names {
+		name := string(n)
+		var set *policy.NetSet
+		var err error
+		if l.reader == nil {
+			err = &ListError{Namespace: l.ns, Name: name, Missing: true, Detail: "cannot be read here"}
+		} else {
+			set, err = l.reader.IPList(l.ctx, l.ns, name)
+		}
+		var le *ListError
+		switch {
+		case errors.As(err, &le):
+			e := *le
+			e.Blocked = blocked
+			l.errs = append(l.errs, &e)
+		case err != nil:
+			if l.failed == nil {
+				l.failed = fmt.Errorf("IPList %s/%s: %w", l.ns, name, err)
+			}
+		case set.Len() > 0:
+			sets = append(sets, set)
+		}
+	}
+	switch len(sets) {
+	case 0:
+		return nil
+	case 1:
+		return sets[0]
+	}
+	var b policy.NetSetBuilder
+	for _, s := range sets {
+		b.AddSet(s)
+	}
+	return b.Build()
 }
 
 func strs[T ~string](in []T) []string {
@@ -408,6 +558,7 @@ func denial(p *policy.Policy, d *v1alpha1.Denial) {
 		{policy.CauseNewCountry, ds.NewCountry},
 		{policy.CauseImpossibleTravel, ds.ImpossibleTravel},
 		{policy.CauseStateUnavailable, ds.StateUnavailable},
+		{policy.CauseListUnavailable, ds.ListUnavailable},
 	} {
 		if e.v != "" {
 			p.Descriptions[e.cause] = string(e.v)

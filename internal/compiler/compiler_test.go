@@ -216,3 +216,79 @@ func TestSamplesCompile(t *testing.T) {
 		}
 	}
 }
+
+// IP lists are merged with the inline CIDRs into one set per kind; a
+// missing blocked list makes the policy deny, a missing trusted list
+// trusts nothing, and both are reported.
+func TestLists(t *testing.T) {
+	lists := testutil.Lists{"tor": "185.220.101.1\n", "firehol": "# level1\n192.0.2.0/24\n", "office": "203.0.113.0/24\n"}
+	ctx := context.Background()
+	p, err := compiler.CompileWith(ctx, tp(t, `networks: {blockedCIDRs: [198.51.100.0/24], blockedLists: [tor, firehol], trustedLists: [office]}`), secrets, lists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ip, blocked := range map[string]bool{"185.220.101.1": true, "192.0.2.9": true, "198.51.100.1": true, "203.0.113.5": false} {
+		if p.Blocked.Contains(netip.MustParseAddr(ip)) != blocked {
+			t.Errorf("%s blocked: %v", ip, !blocked)
+		}
+	}
+	if p.Blocked.Len() != 3 || p.BlockedListUnavailable || !p.Trusted.Contains(netip.MustParseAddr("203.0.113.5")) {
+		t.Errorf("sets: blocked %v, trusted %v", p.Blocked.Prefixes(), p.Trusted.Prefixes())
+	}
+	// One list and no inline CIDRs: the list's own set, not a copy.
+	one := testutil.Lists{"tor": "185.220.101.1\n"}
+	set, _ := one.IPList(ctx, "ns", "tor")
+	fixed := fixedLists{"tor": set}
+	if p, err := compiler.CompileWith(ctx, tp(t, `networks: {blockedLists: [tor]}`), secrets, fixed); err != nil || p.Blocked != set {
+		t.Errorf("a single list is copied: %v", err)
+	}
+
+	// Missing lists: served, reported, blocked one denies.
+	p, err = compiler.CompileWith(ctx, tp(t, `networks: {blockedCIDRs: [198.51.100.0/24], blockedLists: [nope], trustedLists: [gone, office]}`), secrets, lists)
+	if p == nil || !compiler.Served(err) || !p.BlockedListUnavailable || p.Blocked.Len() != 1 || p.Trusted.Len() != 1 {
+		t.Fatalf("%v, %v", p, err)
+	}
+	les := compiler.ListErrors(err)
+	if len(les) != 2 || !les[0].Blocked || les[0].Name != "nope" || les[1].Blocked || les[1].Name != "gone" {
+		t.Fatalf("list errors %+v", les)
+	}
+	if got := les[0].Error(); got != "blocked IPList nope does not exist: every call the policy matches that has an address is denied (list_unavailable) until it loads" {
+		t.Errorf("message %q", got)
+	}
+	if got := les[1].Error(); got != "trusted IPList gone does not exist: it trusts nothing until it loads" {
+		t.Errorf("message %q", got)
+	}
+	// Only a missing trusted list: nothing denied.
+	if p, err := compiler.CompileWith(ctx, tp(t, `networks: {trustedLists: [gone]}`), secrets, lists); p == nil || p.BlockedListUnavailable || len(compiler.ListErrors(err)) != 1 {
+		t.Errorf("%v %v", p, err)
+	}
+	// Without a reader, every list is missing; with a Secret problem too, both are told.
+	p, err = compiler.Compile(ctx, tp(t, `{networks: {blockedLists: [tor]}, abuseIPDB: {apiKeySecretRef: {name: nope, key: apiKey}}}`), secrets)
+	if p == nil || !p.BlockedListUnavailable || !compiler.Served(err) || !compiler.IsSecretError(err) || len(compiler.ListErrors(err)) != 1 {
+		t.Errorf("%v %v", p, err)
+	}
+	// A transient failure fails the compilation.
+	if p, err := compiler.CompileWith(ctx, tp(t, `networks: {blockedLists: [tor]}`), secrets, failingLists{}); p != nil || err == nil || compiler.Served(err) {
+		t.Errorf("%v %v", p, err)
+	}
+	// The description.
+	p, _ = compiler.CompileWith(ctx, tp(t, `{networks: {blockedLists: [nope]}, denial: {descriptions: {listUnavailable: Try again later.}}}`), secrets, lists)
+	if d := p.Description(policy.CauseListUnavailable, "", -1); d != "Try again later." {
+		t.Errorf("description %q", d)
+	}
+}
+
+type fixedLists map[string]*policy.NetSet
+
+func (f fixedLists) IPList(_ context.Context, ns, name string) (*policy.NetSet, error) {
+	if s, ok := f[name]; ok {
+		return s, nil
+	}
+	return nil, &compiler.ListError{Namespace: ns, Name: name, Missing: true, Detail: "does not exist"}
+}
+
+type failingLists struct{}
+
+func (failingLists) IPList(context.Context, string, string) (*policy.NetSet, error) {
+	return nil, errors.New("the API server is away")
+}

@@ -1,11 +1,11 @@
 // Copyright 2026 The TokenGuard Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package crdvalidation checks a TokenPolicy the way the API server does on
-// create, without an API server: against the OpenAPI v3 schema and the
-// x-kubernetes-validations CEL rules of the CRD that `make manifests`
-// generates from the markers in api/v1alpha1, with the schema's defaults
-// applied. It runs the apiextensions-apiserver's own code (schema
+// Package crdvalidation checks a TokenPolicy or an IPList the way the API
+// server does on create, without an API server: against the OpenAPI v3
+// schema and the x-kubernetes-validations CEL rules of the CRD that `make
+// manifests` generates from the markers in api/v1alpha1, with the schema's
+// defaults applied. It runs the apiextensions-apiserver's own code (schema
 // validation, list-type checks, CEL with the API server's cost limits,
 // pruning and defaulting), so a policy file in standalone mode is judged,
 // and its problems are worded, exactly as kubectl would show them. The spec
@@ -42,13 +42,26 @@ type schema struct {
 	structural *structuralschema.Structural
 	validator  apiservervalidation.SchemaValidator
 	cel        *cel.Validator
+	// kind is the CRD's kind.
+	kind string
 }
 
-// load parses the embedded CRD once: the schema, its validator and its
-// compiled CEL programs are reused by every call.
-var load = sync.OnceValues(func() (*schema, error) {
-	return parse(crd.TokenPolicies, v1alpha1.GroupVersion.Version)
-})
+// kinds parses each embedded CRD once, on first use: the schema, its
+// validator and its compiled CEL programs are reused by every call.
+var kinds = map[string]func() (*schema, error){
+	"TokenPolicy": sync.OnceValues(func() (*schema, error) { return parse(crd.TokenPolicies, v1alpha1.GroupVersion.Version) }),
+	"IPList":      sync.OnceValues(func() (*schema, error) { return parse(crd.IPLists, v1alpha1.GroupVersion.Version) }),
+}
+
+// load returns the schema of obj's kind; an object of any other kind is
+// judged as a TokenPolicy (and fails on its kind).
+func load(obj map[string]any) (*schema, error) {
+	kind, _ := obj["kind"].(string)
+	if f, ok := kinds[kind]; ok {
+		return f()
+	}
+	return kinds["TokenPolicy"]()
+}
 
 // parse builds the validators of one version of a CRD the way the API
 // server's CRD handler does.
@@ -82,13 +95,17 @@ func parse(crdYAML []byte, version string) (*schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the embedded CRD's schema: %w", err)
 	}
-	return &schema{structural: s, validator: validator, cel: cel.NewValidator(s, true, celconfig.PerCallLimit)}, nil
+	return &schema{structural: s, validator: validator, cel: cel.NewValidator(s, true, celconfig.PerCallLimit),
+		kind: def.Spec.Names.Kind}, nil
 }
 
 // GroupKind names TokenPolicies in errors, as the API server does.
 var GroupKind = v1alpha1.GroupVersion.WithKind("TokenPolicy").GroupKind()
 
-// Admit prepares and checks obj, a TokenPolicy as decoded from YAML or JSON
+// IPListGroupKind names IPLists in errors.
+var IPListGroupKind = v1alpha1.GroupVersion.WithKind("IPList").GroupKind()
+
+// Admit prepares and checks obj, a TokenPolicy or IPList as decoded from YAML or JSON
 // (integers as int64, as k8s.io/apimachinery/pkg/util/json decodes them),
 // as the API server does on create: it rejects unknown fields (kubectl's
 // strict field validation), drops nulls, applies the schema's defaults to
@@ -96,7 +113,7 @@ var GroupKind = v1alpha1.GroupVersion.WithKind("TokenPolicy").GroupKind()
 // reads as the API server's: a strict decoding error, or an Invalid status
 // error listing each problem with its field path.
 func Admit(ctx context.Context, obj map[string]any) error {
-	s, err := load()
+	s, err := load(obj)
 	if err != nil {
 		return err
 	}
@@ -111,7 +128,7 @@ func Admit(ctx context.Context, obj map[string]any) error {
 	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, s.structural)
 	structuraldefaulting.Default(obj, s.structural)
 	if errs := validate(ctx, s, obj); len(errs) > 0 {
-		return apierrors.NewInvalid(GroupKind, name(obj), errs)
+		return apierrors.NewInvalid(v1alpha1.GroupVersion.WithKind(s.kind).GroupKind(), name(obj), errs)
 	}
 	return nil
 }
@@ -127,11 +144,22 @@ func ValidatePolicy(ctx context.Context, tp *v1alpha1.TokenPolicy) error {
 	return Admit(ctx, obj)
 }
 
+// ValidateIPList checks an IPList built in code, as ValidatePolicy does a
+// TokenPolicy.
+func ValidateIPList(ctx context.Context, l *v1alpha1.IPList) error {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(l)
+	if err != nil {
+		return err
+	}
+	obj["apiVersion"], obj["kind"] = v1alpha1.GroupVersion.String(), IPListGroupKind.Kind
+	return Admit(ctx, obj)
+}
+
 // validate is the API server's create validation of a custom resource
 // (customResourceStrategy.Validate), less the scale subresource, which
-// TokenPolicies do not have.
+// neither kind has.
 func validate(ctx context.Context, s *schema, obj map[string]any) field.ErrorList {
-	errs := typeMeta(obj)
+	errs := typeMeta(obj, s.kind)
 	if len(errs) > 0 {
 		return errs
 	}
@@ -150,10 +178,10 @@ func validate(ctx context.Context, s *schema, obj map[string]any) field.ErrorLis
 	return errs
 }
 
-func typeMeta(obj map[string]any) field.ErrorList {
+func typeMeta(obj map[string]any, want string) field.ErrorList {
 	var errs field.ErrorList
-	if kind, _ := obj["kind"].(string); kind != GroupKind.Kind {
-		errs = append(errs, field.Invalid(field.NewPath("kind"), obj["kind"], "must be "+GroupKind.Kind))
+	if kind, _ := obj["kind"].(string); kind != want {
+		errs = append(errs, field.Invalid(field.NewPath("kind"), obj["kind"], "must be "+want))
 	}
 	if av, _ := obj["apiVersion"].(string); av != v1alpha1.GroupVersion.String() {
 		errs = append(errs, field.Invalid(field.NewPath("apiVersion"), obj["apiVersion"], "must be "+v1alpha1.GroupVersion.String()))

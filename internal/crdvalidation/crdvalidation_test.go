@@ -44,6 +44,38 @@ func TestCases(t *testing.T) {
 	}
 }
 
+func newIPList(t testing.TB, name, spec string) *v1alpha1.IPList {
+	t.Helper()
+	l := &v1alpha1.IPList{}
+	l.Name, l.Namespace = name, "default"
+	if err := yaml.UnmarshalStrict([]byte(spec), &l.Spec); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// The IPList table, offline.
+func TestListCases(t *testing.T) {
+	for _, tc := range crdvalidationtest.ListCases {
+		t.Run(tc.Name, func(t *testing.T) {
+			err := crdvalidation.ValidateIPList(context.Background(), newIPList(t, "l", tc.Spec))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.Message) {
+				t.Errorf("message:\n  %s\nwant it to contain:\n  %s", err, tc.Message)
+			}
+		})
+	}
+	if err := crdvalidation.ValidateIPList(context.Background(), newIPList(t, "valid", crdvalidationtest.ValidList)); err != nil {
+		t.Errorf("a valid list was rejected: %v", err)
+	}
+	err := crdvalidation.ValidateIPList(context.Background(), newIPList(t, "l", `{entries: [nope]}`))
+	if err == nil || !strings.HasPrefix(err.Error(), `IPList.policy.tokenguard.io "l" is invalid: `) {
+		t.Errorf("kind in the error: %v", err)
+	}
+}
+
 // The error names the object as the API server does, and lists every problem.
 func TestMessage(t *testing.T) {
 	err := crdvalidation.ValidatePolicy(context.Background(), newPolicy(t, "p", `{mode: Sometimes, geo: {blockedCountries: [kp]}}`))

@@ -384,6 +384,9 @@ func (e *Engine) evaluate(st *callState, d *Decision, p *policy.Policy) PolicyRe
 	if st.sent != ip {
 		d.SentIP = st.sent
 	}
+	if p.BlockedListUnavailable {
+		return deny(r, policy.CauseListUnavailable)
+	}
 	// Blocked networks match the address as sent too, so that a block on an
 	// IPv6 range (64:ff9b::/96, 2002::/16) still holds; trusted networks
 	// match only the address judged, so translation never widens trust.

@@ -371,6 +371,25 @@ func TestRules(t *testing.T) {
 			call:   call("14.102.69.58", workHours),
 			claims: []string{`geo_country="IN"`},
 		},
+		"a missing blocked list denies calls with an address": {
+			specs: map[string]string{"p": `{networks: {blockedLists: [tor-exits]}, geo: {blockedCountries: [KP]}}`},
+			call:  call("205.210.31.51", workHours),
+			deny:  true, cause: policy.CauseListUnavailable, policy: "default/p",
+		},
+		"a missing blocked list wins over a trusted network": {
+			specs: map[string]string{"p": `{networks: {trustedCIDRs: [205.210.31.0/24], blockedLists: [tor-exits]}}`},
+			call:  call("205.210.31.51", workHours),
+			deny:  true, cause: policy.CauseListUnavailable, policy: "default/p",
+		},
+		"a missing blocked list leaves calls without an address to onMissing": {
+			specs: map[string]string{"p": `{clientIP: {onMissing: Allow}, networks: {blockedLists: [tor-exits]}}`},
+			call:  call("", workHours),
+		},
+		"a missing trusted list trusts nothing": {
+			specs: map[string]string{"p": `{networks: {trustedLists: [office]}, geo: {blockedCountries: [KP]}}`},
+			call:  call("175.45.176.9", workHours),
+			deny:  true, cause: policy.CauseBlockedCountry, policy: "default/p",
+		},
 		"decision claims stamp country and score": {
 			specs:    map[string]string{"p": `{abuseIPDB: {apiKeySecretRef: {name: abuseipdb, key: apiKey}}, geo: {blockedCountries: [KP]}, token: {decisionClaims: {country: geo_country, abuseScore: ip_risk}}}`},
 			call:     call("14.102.69.58", workHours),

@@ -80,12 +80,13 @@ const (
 	CauseNewCountry
 	CauseImpossibleTravel
 	CauseStateUnavailable
+	CauseListUnavailable
 	numCauses
 )
 
 var causeNames = [numCauses]string{"none", "missing_client_ip", "blocked_network", "blocked_country",
 	"unknown_country", "blocked_asn", "unknown_asn", "high_risk", "reputation_unavailable", "outside_access_hours", "user_rule",
-	"velocity", "new_country", "impossible_travel", "state_unavailable"}
+	"velocity", "new_country", "impossible_travel", "state_unavailable", "list_unavailable"}
 
 // Signals is a set of causes: the signals that judged a call risky.
 type Signals uint32
@@ -131,6 +132,7 @@ var DefaultDescriptions = [numCauses]string{
 	CauseNewCountry:            "Access token issuance from a new country ({country}) needs a review.",
 	CauseImpossibleTravel:      "Access token issuance is blocked: sign-in locations are too far apart.",
 	CauseStateUnavailable:      "Access token issuance is blocked because a risk check is unavailable.",
+	CauseListUnavailable:       "Access token issuance is blocked because a network list is unavailable.",
 }
 
 // Secret is a string that never prints: fmt, JSON and logr all see a
@@ -159,11 +161,17 @@ type Policy struct {
 	IPHeader    string
 	OnMissingIP Action
 
-	// Trusted and Blocked are the policy's networks (nil: none). Blocked
-	// networks match the address judged and the address as sent, trusted
-	// ones only the address judged (engine.evaluate).
+	// Trusted and Blocked are the policy's networks (nil: none): the
+	// inline CIDRs and the IP lists the policy names, merged by the
+	// compiler. Blocked networks match the address judged and the address
+	// as sent, trusted ones only the address judged (engine.evaluate).
 	Trusted *NetSet
 	Blocked *NetSet
+	// BlockedListUnavailable is true when a blocked IP list the policy
+	// names does not exist or has never loaded: every call with an address
+	// is denied (CauseListUnavailable) until it loads, since the networks
+	// it would block are unknown.
+	BlockedListUnavailable bool
 
 	UserRules []UserRule
 	Velocity  []VelocityLimit

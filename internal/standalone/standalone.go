@@ -5,7 +5,9 @@
 // Each policy is checked against the CRD as the API server would check it
 // (internal/crdvalidation), then goes through the same compile step as in
 // the cluster. Secret references resolve from a directory laid out like a
-// mounted Secret: DIR/<secret-name>/<key>.
+// mounted Secret: DIR/<secret-name>/<key>. IPLists are documents in the
+// same files, with inline entries, list files and URLs the loader fetches
+// and refreshes (see lists.go).
 package standalone
 
 import (
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,6 +81,23 @@ type Loader struct {
 	// Reloads, when set, records reload outcomes of the policy files and
 	// the Secrets directory.
 	Reloads *metrics.Reloads
+	// IPLists, when set, records what each IP list holds.
+	IPLists *metrics.IPLists
+	// HTTP fetches IP lists' URLs (http.DefaultClient when nil).
+	HTTP *http.Client
+	// NoFetch leaves IP lists' URLs unfetched (tokenguard validate): a list
+	// with a URL then counts as not loaded.
+	NoFetch bool
+	// Now is the clock of URL refreshes (time.Now when nil).
+	Now func() time.Time
+
+	// lists are the IP lists in force, by namespace/name; a list keeps its
+	// state (last good content, refresh times) across loads.
+	lists map[string]*listState
+	// tps are the policies in force, and current the files they came
+	// from, to compile again when a list's URL brings new content.
+	tps     []*v1alpha1.TokenPolicy
+	current *contents
 
 	// fingerprint is of the files in force; rejected, of the last content
 	// that failed to load, which is not tried again until it changes.
@@ -128,35 +148,52 @@ func (l *Loader) files() ([]string, error) {
 // API server would on create (internal/crdvalidation), so a policy file is
 // judged and its problems worded exactly as kubectl would show them.
 func Decode(r io.Reader, source string) ([]*v1alpha1.TokenPolicy, error) {
+	tps, _, err := DecodeAll(r, source)
+	return tps, err
+}
+
+// DecodeAll is Decode for TokenPolicies and IPLists, each checked against
+// its CRD.
+func DecodeAll(r io.Reader, source string) ([]*v1alpha1.TokenPolicy, []*v1alpha1.IPList, error) {
 	dec := yaml.NewYAMLOrJSONDecoder(r, 4096)
-	var out []*v1alpha1.TokenPolicy
+	var tps []*v1alpha1.TokenPolicy
+	var lists []*v1alpha1.IPList
 	for i := 0; ; i++ {
 		var doc json.RawMessage
 		if err := dec.Decode(&doc); err != nil {
 			if errors.Is(err, io.EOF) {
-				return out, nil
+				return tps, lists, nil
 			}
-			return nil, fmt.Errorf("%s: document %d: %w", source, i+1, err)
+			return nil, nil, fmt.Errorf("%s: document %d: %w", source, i+1, err)
 		}
-		tp, err := decodePolicy(doc)
+		obj, err := decodeObject(doc)
 		if err != nil {
-			return nil, fmt.Errorf("%s: document %d: %w", source, i+1, err)
+			return nil, nil, fmt.Errorf("%s: document %d: %w", source, i+1, err)
 		}
-		if tp != nil {
-			out = append(out, tp)
+		switch o := obj.(type) {
+		case *v1alpha1.TokenPolicy:
+			tps = append(tps, o)
+		case *v1alpha1.IPList:
+			lists = append(lists, o)
 		}
 	}
 }
 
-// decodePolicy checks and decodes one document; it returns nil for a
-// document that is not a TokenPolicy.
-func decodePolicy(doc json.RawMessage) (*v1alpha1.TokenPolicy, error) {
+// decodeObject checks and decodes one document; it returns nil for a
+// document that is neither a TokenPolicy nor an IPList.
+func decodeObject(doc json.RawMessage) (any, error) {
 	var raw map[string]any
 	// As the API server decodes: integers as int64, for the schema and CEL.
 	if err := utiljson.Unmarshal(doc, &raw); err != nil {
 		return nil, err
 	}
-	if raw == nil || raw["kind"] != "TokenPolicy" {
+	var out any
+	switch raw["kind"] {
+	case "TokenPolicy":
+		out = &v1alpha1.TokenPolicy{}
+	case "IPList":
+		out = &v1alpha1.IPList{}
+	default:
 		return nil, nil
 	}
 	if av, _ := raw["apiVersion"].(string); av != v1alpha1.GroupVersion.String() {
@@ -176,11 +213,10 @@ func decodePolicy(doc json.RawMessage) (*v1alpha1.TokenPolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tp v1alpha1.TokenPolicy
-	if err := sigsyaml.UnmarshalStrict(b, &tp); err != nil {
+	if err := sigsyaml.UnmarshalStrict(b, out); err != nil {
 		return nil, err
 	}
-	return &tp, nil
+	return out, nil
 }
 
 // Load reads and compiles every policy once and publishes them. Any file or
@@ -252,9 +288,12 @@ type source struct {
 	data []byte
 }
 
-// contents is one read of the policy files and the Secrets directory.
+// contents is one read of the policy files, the list files they name and
+// the Secrets directory.
 type contents struct {
 	srcs []source
+	// files are the IP list files the policy files name, by path.
+	files map[string][]byte
 	// secrets holds the keys read, by Secret name and key: policies compile
 	// with exactly the keys fingerprinted, never a later, partial write.
 	secrets map[[2]string][]byte
@@ -289,13 +328,22 @@ func (l *Loader) read() (*contents, error) {
 		_, _ = h.Write(b)
 		return b, nil
 	}
-	c := &contents{srcs: make([]source, 0, len(files)), secrets: map[[2]string][]byte{}, dir: l.SecretsDir}
+	c := &contents{srcs: make([]source, 0, len(files)), secrets: map[[2]string][]byte{}, dir: l.SecretsDir, files: map[string][]byte{}}
 	for _, f := range files {
 		b, err := add(f)
 		if err != nil {
 			return nil, err
 		}
 		c.srcs = append(c.srcs, source{path: f, data: b})
+	}
+	// The list files, fingerprinted with the policies: an edited list is
+	// reloaded, and one caught mid-write is not applied, like a policy file.
+	for _, f := range listFiles(c.srcs) {
+		b, err := add(f)
+		if err != nil {
+			return nil, fmt.Errorf("IP list file: %w", err)
+		}
+		c.files[f] = b
 	}
 	if l.SecretsDir != "" {
 		err := filepath.WalkDir(l.SecretsDir, func(p string, d fs.DirEntry, err error) error {
@@ -327,14 +375,23 @@ func (l *Loader) read() (*contents, error) {
 
 func (l *Loader) load(ctx context.Context, c *contents) error {
 	var tps []*v1alpha1.TokenPolicy
+	var ipls []*v1alpha1.IPList
+	dirs := map[*v1alpha1.IPList]string{}
 	for _, src := range c.srcs {
-		got, err := Decode(bytes.NewReader(src.data), src.path)
+		got, lists, err := DecodeAll(bytes.NewReader(src.data), src.path)
 		if err != nil {
 			return err
 		}
 		tps = append(tps, got...)
+		for _, il := range lists {
+			dirs[il] = filepath.Dir(src.path)
+		}
+		ipls = append(ipls, lists...)
 	}
-	ps := make([]*policy.Policy, 0, len(tps))
+	lists, err := l.loadLists(ctx, c, ipls, dirs)
+	if err != nil {
+		return err
+	}
 	seen := map[string]bool{}
 	for _, tp := range tps {
 		key := compiler.Key(tp.Namespace, tp.Name)
@@ -342,24 +399,56 @@ func (l *Loader) load(ctx context.Context, c *contents) error {
 			return fmt.Errorf("policy %s is defined twice", key)
 		}
 		seen[key] = true
-		p, err := compiler.Compile(ctx, tp, c)
-		switch {
-		case compiler.IsSecretError(err) && l.AbuseIPDBDisabled:
-		case compiler.IsSecretError(err):
-			l.Log.Info("policy served, but its AbuseIPDB key is unusable: onFailure applies", "policy", key, "problem", err.Error())
-		case err != nil:
-			return fmt.Errorf("policy %s: %w", key, err)
+		if n := tp.Spec.Networks; n != nil {
+			for _, name := range append(append([]v1alpha1.IPListName(nil), n.BlockedLists...), n.TrustedLists...) {
+				if lists[compiler.Key(tp.Namespace, string(name))] == nil {
+					return fmt.Errorf("policy %s names IPList %s, which no policy file defines (in namespace %s)", key, name, tp.Namespace)
+				}
+			}
+		}
+	}
+	ps, err := l.compile(ctx, tps, c, lists)
+	if err != nil {
+		return err
+	}
+	l.forgetLists(lists)
+	l.lists, l.tps, l.current = lists, tps, c
+	l.fingerprint = c.sum
+	l.publish(ps)
+	l.Log.Info("policies loaded", "files", len(c.srcs), "policies", len(ps), "ipLists", len(lists))
+	return nil
+}
+
+// compile compiles the policies against the lists, as loaded now.
+func (l *Loader) compile(ctx context.Context, tps []*v1alpha1.TokenPolicy, c *contents, lists map[string]*listState) ([]*policy.Policy, error) {
+	ps := make([]*policy.Policy, 0, len(tps))
+	for _, tp := range tps {
+		key := compiler.Key(tp.Namespace, tp.Name)
+		p, err := compiler.CompileWith(ctx, tp, c, fileLists(lists))
+		if !compiler.Served(err) {
+			return nil, fmt.Errorf("policy %s: %w", key, err)
+		}
+		if compiler.IsSecretError(err) && !l.AbuseIPDBDisabled {
+			var se *compiler.SecretError
+			errors.As(err, &se)
+			l.Log.Info("policy served, but its AbuseIPDB key is unusable: onFailure applies", "policy", key, "problem", se.Error())
+		}
+		for _, le := range compiler.ListErrors(err) {
+			if !l.NoFetch {
+				l.Log.Info("policy served without an IP list it names", "policy", key, "problem", le.Error())
+			}
 		}
 		ps = append(ps, p)
 	}
-	l.fingerprint = c.sum
+	return ps, nil
+}
+
+func (l *Loader) publish(ps []*policy.Policy) {
 	l.Store.Replace(ps)
 	l.Store.MarkReady()
 	if l.OnChange != nil {
 		l.OnChange(l.Store.Load())
 	}
-	l.Log.Info("policies loaded", "files", len(c.srcs), "policies", len(ps))
-	return nil
 }
 
 // secretsDirError is a failure to read the Secrets directory, told apart
@@ -369,13 +458,17 @@ type secretsDirError struct{ err error }
 func (e *secretsDirError) Error() string { return "secrets dir: " + e.err.Error() }
 func (e *secretsDirError) Unwrap() error { return e.err }
 
-// Watch reloads when the policy files or Secret keys change and have kept
-// their new content for a settle interval. Content that fails to load is
+// Watch reloads when the policy files, the IP list files they name or
+// Secret keys change and have kept their new content for a settle
+// interval, and fetches IP lists' URLs when they are due. Content that fails to load is
 // reported once and not tried again until it changes. It returns when ctx
 // ends. It polls rather than using inotify: mounted ConfigMaps and Secrets
 // are replaced by symlink swaps that watches on the files miss.
 func (l *Loader) Watch(ctx context.Context, interval time.Duration) {
-	wait.UntilWithContext(ctx, l.check, interval)
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		l.check(ctx)
+		l.refreshLists(ctx)
+	}, interval)
 }
 
 // check applies the files if they changed and settled.

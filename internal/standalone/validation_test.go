@@ -48,9 +48,39 @@ func TestPolicyFileValidation(t *testing.T) {
 			}
 		})
 	}
-	if err := load("valid", crdvalidationtest.Valid); err != nil {
+	// The lists the valid policy names, beside it.
+	p := filepath.Join(dir, "valid.yaml")
+	write(t, p, policyFile("valid", crdvalidationtest.Valid)+listFile("office", "entries: [203.0.113.0/24]")+
+		listFile("tor-exits", "entries: [185.220.101.1]")+listFile("firehol.level1", "entries: [192.0.2.0/24]"))
+	l := &standalone.Loader{Paths: []string{p}, Store: policy.NewStore(), Log: logr.Discard(), AbuseIPDBDisabled: true}
+	if err := l.Load(context.Background()); err != nil {
 		t.Errorf("a valid policy was rejected: %v", err)
 	}
+	// The IPList table, as policy files are read.
+	for _, tc := range crdvalidationtest.ListCases {
+		t.Run("IPList "+tc.Name, func(t *testing.T) {
+			_, _, err := standalone.DecodeAll(strings.NewReader(listFile("l", tc.Spec)), "l.yaml")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.Message) {
+				t.Errorf("message:\n  %s\nwant it to contain:\n  %s", err, tc.Message)
+			}
+		})
+	}
+	if _, lists, err := standalone.DecodeAll(strings.NewReader(listFile("valid", crdvalidationtest.ValidList)), "l.yaml"); err != nil || len(lists) != 1 {
+		t.Errorf("a valid list was rejected: %v", err)
+	}
+}
+
+// listFile is an IPList document, after a separator.
+func listFile(name, spec string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "---\napiVersion: policy.tokenguard.io/v1alpha1\nkind: IPList\nmetadata: {name: %s}\nspec:\n", name)
+	for _, line := range strings.Split(strings.TrimSpace(spec), "\n") {
+		b.WriteString("  " + line + "\n")
+	}
+	return b.String()
 }
 
 // Decode applies the CRD's defaults, as the API server does.

@@ -17,6 +17,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/action"
 	"github.com/tokenguard/tokenguard/internal/action/actiontest"
 	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/iplist"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
 )
@@ -33,16 +34,40 @@ func (s Secrets) SecretValue(_ context.Context, ns, name, key string) ([]byte, e
 	return []byte(v), nil
 }
 
-// Policy compiles a TokenPolicy spec given as YAML.
+// Lists maps an IP list's name to its networks, as written in a list file;
+// a name it does not have is a missing list.
+type Lists map[string]string
+
+// IPList implements compiler.ListReader.
+func (l Lists) IPList(_ context.Context, ns, name string) (*policy.NetSet, error) {
+	text, ok := l[name]
+	if !ok {
+		return nil, &compiler.ListError{Namespace: ns, Name: name, Missing: true, Detail: "does not exist"}
+	}
+	var b policy.NetSetBuilder
+	if _, err := iplist.Read(strings.NewReader(text), 0, b.Add); err != nil {
+		return nil, err
+	}
+	return b.Build(), nil
+}
+
+// Policy compiles a TokenPolicy spec given as YAML. It names no IP list
+// that exists: every list a spec names is missing (see PolicyWithLists).
 func Policy(t testing.TB, name, specYAML string, secrets Secrets) *policy.Policy {
+	t.Helper()
+	return PolicyWithLists(t, name, specYAML, secrets, nil)
+}
+
+// PolicyWithLists is Policy with the IP lists lists reads.
+func PolicyWithLists(t testing.TB, name, specYAML string, secrets Secrets, lists compiler.ListReader) *policy.Policy {
 	t.Helper()
 	tp := &v1alpha1.TokenPolicy{}
 	tp.Name, tp.Namespace = name, "default"
 	if err := yaml.UnmarshalStrict([]byte(specYAML), &tp.Spec); err != nil {
 		t.Fatalf("spec of %s: %v", name, err)
 	}
-	p, err := compiler.Compile(context.Background(), tp, secrets)
-	if err != nil && !compiler.IsSecretError(err) {
+	p, err := compiler.CompileWith(context.Background(), tp, secrets, lists)
+	if !compiler.Served(err) {
 		t.Fatalf("compile %s: %v", name, err)
 	}
 	return p

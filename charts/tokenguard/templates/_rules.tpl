@@ -3,6 +3,7 @@
 - apiGroups:
   - ""
   resources:
+  - configmaps
   - secrets
   verbs:
   - get
@@ -18,6 +19,7 @@
 - apiGroups:
   - policy.tokenguard.io
   resources:
+  - iplists
   - tokenpolicies
   verbs:
   - get
@@ -26,6 +28,7 @@
 - apiGroups:
   - policy.tokenguard.io
   resources:
+  - iplists/status
   - tokenpolicies/status
   verbs:
   - get

@@ -1,8 +1,8 @@
 // Copyright 2026 The TokenGuard Authors.
 // SPDX-License-Identifier: Apache-2.0
 
-// Package crdvalidationtest is the one table of TokenPolicy spec rules: each
-// invalid spec with the message the API server gives for it. The envtest
+// Package crdvalidationtest is the one table of TokenPolicy and IPList spec
+// rules: each invalid spec with the message the API server gives for it. The envtest
 // suite (controllers, a real kube-apiserver) and the offline checks
 // (internal/crdvalidation, standalone policy files) both run it, so the
 // CRD's markers and the offline validator cannot drift apart. A new spec
@@ -40,7 +40,7 @@ velocity: [{name: per-user, by: User, windowSeconds: 60, limit: 10, action: Deny
   {name: per-address, by: ClientAddress, windowSeconds: 3600, limit: 100, action: Shorten, expiresInSeconds: 300}]
 userHistory: {retentionDays: 90, newCountry: {action: Flag}, impossibleTravel: {action: Deny, maxSpeedKmh: 900, minDistanceKm: 100}}
 onStoreFailure: {action: Shorten, expiresInSeconds: 120}
-networks: {trustedCIDRs: [10.0.0.0/8, "fd00::/8"], blockedCIDRs: [192.0.2.0/24]}
+networks: {trustedCIDRs: [10.0.0.0/8, "fd00::/8"], blockedCIDRs: [192.0.2.0/24], trustedLists: [office], blockedLists: [tor-exits, firehol.level1]}
 geo: {blockedCountries: [KP], onUnknownCountry: Deny}
 asn: {blockedASNs: [64496, 4294967295], onUnknownASN: Allow}
 abuseIPDB: {apiKeySecretRef: {name: s, key: k}, maxAgeInDays: 90, cacheTTLSeconds: 600, deny: {scoreAbove: 75}, shorten: {scoreAtLeast: 25, expiresInSeconds: 900},
@@ -53,7 +53,8 @@ token: {maxExpiresInSeconds: 3600, scopes: {add: ["read:x"], remove: [admin]}, a
   whenRisky: {maxRefreshExpiresInSeconds: 3600, withholdRefreshToken: true, withholdIDToken: true}}
 denial: {failureReason: access_denied, descriptions: {missingClientIP: No address., blockedNetwork: Blocked network., blockedCountry: "Blocked from ({country}) with score {score}: sorry!",
   unknownCountry: Unknown country., blockedASN: Blocked provider., unknownASN: Unknown provider., highRisk: "Risky [{score}].", reputationUnavailable: Try again later., outsideAccessHours: Office hours only., userRule: Not for you.,
-  velocity: Slow down., newCountry: "New country ({country}).", impossibleTravel: Too far., stateUnavailable: Try again.}}
+  velocity: Slow down., newCountry: "New country ({country}).", impossibleTravel: Too far., stateUnavailable: Try again.,
+  listUnavailable: Try again later.}}
 `
 
 const key = `apiKeySecretRef: {name: s, key: k}`
@@ -98,6 +99,12 @@ var Cases = []Case{
 		`spec.networks.blockedCIDRs[0]: Invalid value: "10.0.0.300/8": must be a network in CIDR notation, such as 203.0.113.0/24 or 2001:db8::/32`},
 	{"CIDR prefix length", `networks: {trustedCIDRs: [10.0.0.0/33]}`,
 		`spec.networks.trustedCIDRs[0]: Invalid value: "10.0.0.0/33": must be a network in CIDR notation`},
+	{"list name", `networks: {blockedLists: [Tor_Exits]}`,
+		`spec.networks.blockedLists[0]: Invalid value: "Tor_Exits": spec.networks.blockedLists[0] in body should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'`},
+	{"list named twice", `networks: {trustedLists: [office, office]}`,
+		`spec.networks.trustedLists[1]: Duplicate value: "office"`},
+	{"too many lists", `networks: {blockedLists: [a, b, c, d, e, f, g, h, i, j, k, l, m, "n", o, p, q]}`,
+		`spec.networks.blockedLists: Too many: 17: must have at most 16 items`},
 	{"country code", `geo: {blockedCountries: [kp]}`,
 		`spec.geo.blockedCountries[0]: Invalid value: "kp": must be an ISO 3166-1 alpha-2 country code in upper case, such as KP`},
 	{"country code too long", `geo: {allowedCountries: [XXX]}`,
@@ -221,6 +228,8 @@ var Cases = []Case{
 			`and the placeholders {country} and {score}: the platform rejects commas, slashes, quotes and other characters`},
 	{"description with an unknown placeholder", `denial: {descriptions: {blockedCountry: "Blocked in {city}."}}`,
 		`spec.denial.descriptions.blockedCountry: Invalid value: "Blocked in {city}.": may contain only letters, digits, spaces, the characters _ . ! ? ; : ' ( ) [ ] - and the placeholders {country} and {score}`},
+	{"list unavailable description", `denial: {descriptions: {listUnavailable: "Blocked/unavailable"}}`,
+		`spec.denial.descriptions.listUnavailable: Invalid value: "Blocked/unavailable": may contain only letters, digits, spaces`},
 	{"description too long", `denial: {descriptions: {highRisk: "` + strings.Repeat("a", 301) + `"}}`,
 		`spec.denial.descriptions.highRisk: Too long: may not be more than 300 bytes`},
 	{"failure reason server_error", `denial: {failureReason: server_error}`,
@@ -239,4 +248,48 @@ func numbers(from, to int) string {
 		b.WriteString(strconv.Itoa(i))
 	}
 	return b.String()
+}
+
+// ValidList is an IPList spec with every field set.
+const ValidList = `
+entries: [192.0.2.1, 198.51.100.0/24, "2001:db8::/32", 203.0.113.10-203.0.113.20, "2001:db8::1-2001:db8::ff"]
+configMaps: [{name: tor-exits-1, key: list}, {name: tor-exits-2, key: list}]
+url: {url: "https://check.torproject.org/torbulkexitlist", refreshIntervalSeconds: 2400, maxBytes: 1048576, timeoutSeconds: 20}
+file: lists/tor.txt
+`
+
+const entryMessage = `must be an address (192.0.2.1), a network in CIDR notation (192.0.2.0/24) or a range of addresses of one family (192.0.2.10-192.0.2.20)`
+
+// ListCases are the invalid IPList specs.
+var ListCases = []Case{
+	{"no source", `{}`,
+		`spec: Invalid value: set at least one source: entries, configMaps, url or file`},
+	{"entry", `entries: [192.0.2.300]`,
+		`spec.entries[0]: Invalid value: "192.0.2.300": ` + entryMessage},
+	{"entry with a zone", `entries: ["fe80::1%eth0"]`,
+		`spec.entries[0]: Invalid value: "fe80::1%eth0": ` + entryMessage},
+	{"range of two families", `entries: ["192.0.2.1-2001:db8::1"]`,
+		`spec.entries[0]: Invalid value: "192.0.2.1-2001:db8::1": ` + entryMessage},
+	{"range of three ends", `entries: [192.0.2.1-192.0.2.5-192.0.2.9]`,
+		`spec.entries[0]: Invalid value: "192.0.2.1-192.0.2.5-192.0.2.9": ` + entryMessage},
+	{"range with spaces", `entries: ["192.0.2.1 - 192.0.2.9"]`,
+		`spec.entries[0]: Invalid value: "192.0.2.1 - 192.0.2.9": ` + entryMessage},
+	{"entry listed twice", `entries: [192.0.2.1, 192.0.2.1]`,
+		`spec.entries[1]: Duplicate value: "192.0.2.1"`},
+	{"ConfigMap key", `configMaps: [{name: tor, key: "a/b"}]`,
+		`spec.configMaps[0].key: Invalid value: "a/b": spec.configMaps[0].key in body should match '^[-._a-zA-Z0-9]+$'`},
+	{"ConfigMap key listed twice", `configMaps: [{name: tor, key: list}, {name: tor, key: list}]`,
+		`spec.configMaps[1]: Duplicate value: {"key":"list","name":"tor"}`},
+	{"URL scheme", `url: {url: "ftp://example.com/list"}`,
+		`spec.url.url: Invalid value: "ftp://example.com/list": must be an http or https URL, such as https://check.torproject.org/torbulkexitlist`},
+	{"URL without a host", `url: {url: "https:///list"}`,
+		`spec.url.url: Invalid value: "https:///list": must be an http or https URL`},
+	{"not a URL", `url: {url: "check.torproject.org/torbulkexitlist"}`,
+		`spec.url.url: Invalid value: "check.torproject.org/torbulkexitlist": must be an http or https URL`},
+	{"refresh too often", `url: {url: "https://example.com/list", refreshIntervalSeconds: 30}`,
+		`spec.url.refreshIntervalSeconds: Invalid value: 30: spec.url.refreshIntervalSeconds in body should be greater than or equal to 60`},
+	{"max bytes", `url: {url: "https://example.com/list", maxBytes: 1073741824}`,
+		`spec.url.maxBytes: Invalid value: 1073741824: spec.url.maxBytes in body should be less than or equal to 268435456`},
+	{"timeout", `url: {url: "https://example.com/list", timeoutSeconds: 600}`,
+		`spec.url.timeoutSeconds: Invalid value: 600: spec.url.timeoutSeconds in body should be less than or equal to 120`},
 }
