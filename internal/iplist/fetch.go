@@ -61,6 +61,11 @@ func fetch(ctx context.Context, st *sourceState, src URLSource, env Env) *source
 	if client == nil {
 		client = http.DefaultClient
 	}
+	// A list fetched over HTTPS must not be replaced by one an attacker on
+	// the path serves over plain HTTP: refuse redirects that downgrade.
+	c := *client
+	c.CheckRedirect = noDowngrade
+	client = &c
 	timedOut := func(err error) error {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return fmt.Errorf("no complete answer within %s", src.Timeout)
@@ -105,5 +110,16 @@ func fetch(ctx context.Context, st *sourceState, src URLSource, env Env) *source
 		st.set, st.sum, st.loaded = b.Build(), sum, true
 	}
 	st.etag, st.lastModified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	return nil
+}
+
+// noDowngrade follows at most 10 redirects, none from https to http.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refusing a redirect from https to %s", Redact(req.URL.String()))
+	}
 	return nil
 }

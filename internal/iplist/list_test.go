@@ -363,3 +363,16 @@ func TestFileSource(t *testing.T) {
 		t.Errorf("%+v", res)
 	}
 }
+
+// A list fetched over HTTPS is never replaced by one served over plain HTTP
+// through a redirect.
+func TestURLRedirectDowngradeRefused(t *testing.T) {
+	plain := newListServer(t, "198.51.100.0/24\n")
+	tlsSrv := httptest.NewTLSServer(http.RedirectHandler(plain.URL, http.StatusFound))
+	t.Cleanup(tlsSrv.Close)
+	var l iplist.List
+	res := l.Load(context.Background(), iplist.Spec{URL: &iplist.URLSource{URL: tlsSrv.URL}}, iplist.Env{HTTP: tlsSrv.Client()})
+	if res.Ready || l.Content() != nil || !strings.Contains(res.Message, "refusing a redirect from https") {
+		t.Fatalf("a downgrading redirect was followed: %+v", res)
+	}
+}
