@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,10 +171,15 @@ func decide(ps []*proc, i int, r *action.Request) answer {
 	return a
 }
 
+// requestSeq numbers the calls: the platform gives every call its own
+// requestId, and user history treats a repeated one as a retry.
+var requestSeq atomic.Int64
+
 // userCall is a user token's call from ip for user, by client (the
 // example's client when empty).
 func userCall(ip, user, client string) *action.Request {
 	return tu.UserRequest(ip, func(r *action.Request) {
+		r.RequestID = fmt.Sprintf("fleet-%d", requestSeq.Add(1))
 		r.Event.User.ID = user
 		if client != "" {
 			r.Event.Request.ClientID = client

@@ -111,9 +111,10 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 			continue
 		}
 		key := state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1]))
-		// The platform retries a call that timed out with the same
-		// requestId: counted once, it gets the same answer.
-		n, err := e.State.Hit(st.ctx, key, st.call.RequestID, st.call.Now, v.Window)
+		// Every call counts, a call the platform retries (after a
+		// timeout) too: its requestId can come from a header the client
+		// sets (a correlation id), so it cannot tell a retry from a replay.
+		n, err := e.State.Hit(st.ctx, key, st.call.Now, v.Window)
 		if err != nil {
 			if storeFailure(d, p, r, "velocity", err) {
 				return true
@@ -139,6 +140,30 @@ type history struct {
 	// again, so it gets the same answer.
 	RID    string   `json:"r,omitempty"`
 	Before *history `json:"b,omitempty"`
+	// At, Country and Lat/Lon are what that call was: a retry is the same
+	// call again, within retryWindow.
+	At      int64   `json:"t,omitempty"`
+	Country string  `json:"cc,omitempty"`
+	Lat     float64 `json:"la,omitempty"`
+	Lon     float64 `json:"lo,omitempty"`
+}
+
+// retryWindow bounds how long after a call its retry can come: the
+// platform retries once, after at most its connect and read timeouts
+// (about 2 s + 5 s on WSO2 Identity Server).
+const retryWindow = 30 * time.Second
+
+// retryOf reports whether c repeats the call that wrote h: the same
+// requestId, from the same country and place, within retryWindow. It is
+// then judged against what that call saw, and gets the same answer. A
+// requestId can come from a header the client sets, but a replay judged
+// that way is never treated more leniently than the call it repeats: from
+// the same place, the earlier history only makes a country newer and a
+// move longer.
+func (h *history) retryOf(c *Call, country string, lat, lon float64) bool {
+	now := c.Now.Unix()
+	return h.RID != "" && h.RID == c.RequestID && h.Country == country && h.Lat == lat && h.Lon == lon &&
+		now >= h.At && now-h.At <= int64(retryWindow/time.Second)
 }
 
 type place struct {
@@ -163,7 +188,7 @@ func (e *Engine) userHistory(st *callState, d *Decision, p *policy.Policy, r *Po
 	if country == "" && !located {
 		return false
 	}
-	prev, err := st.history(e.State, u)
+	prev, err := st.history(e.State, u, country, round1(lat), round1(lon))
 	if err != nil {
 		return storeFailure(d, p, r, "history", err)
 	}
@@ -217,7 +242,7 @@ func (st *callState) user() string {
 }
 
 // history loads the user's history once per call; nil when there is none.
-func (st *callState) history(s state.Store, user string) (*history, error) {
+func (st *callState) history(s state.Store, user, country string, lat, lon float64) (*history, error) {
 	if st.histDone {
 		return st.hist, st.histErr
 	}
@@ -234,7 +259,7 @@ func (st *callState) history(s state.Store, user string) (*history, error) {
 		var h history
 		if json.Unmarshal(b, &h) == nil {
 			st.hist = &h
-			if h.RID != "" && h.RID == st.call.RequestID {
+			if h.retryOf(st.call, country, lat, lon) {
 				st.hist = h.Before
 			}
 		}
@@ -250,7 +275,7 @@ func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 	if o == nil || e.State == nil {
 		return
 	}
-	h := history{Countries: map[string]int64{}, RID: st.call.RequestID}
+	h := history{Countries: map[string]int64{}, RID: st.call.RequestID, At: o.at, Country: o.country, Lat: o.lat, Lon: o.lon}
 	if st.hist != nil && h.RID != "" {
 		before := *st.hist
 		before.RID, before.Before = "", nil

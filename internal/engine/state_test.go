@@ -170,7 +170,7 @@ token: {decisionClaims: {riskReasons: risk_reasons}}
 // failing is a store that cannot answer, as a Redis that is down.
 type failing struct{ state.Store }
 
-func (failing) Hit(context.Context, string, string, time.Time, time.Duration) (int64, error) {
+func (failing) Hit(context.Context, string, time.Time, time.Duration) (int64, error) {
 	return 0, state.ErrUnavailable
 }
 func (failing) Get(context.Context, string) ([]byte, bool, error) {
@@ -208,15 +208,17 @@ func TestOnStoreFailure(t *testing.T) {
 	}
 }
 
-// The platform retries a call that timed out, with the same requestId: a
-// velocity limit counts it once and user history judges it as it judged
-// the first attempt, so both get the same answer.
-func TestRetriedCallSameAnswer(t *testing.T) {
+// The platform retries a call that timed out, with the same requestId.
+// User history judges the retry as it judged the first attempt (the same
+// answer); a velocity limit counts it again, since a requestId can come
+// from a header the client sets; a replayed requestId from elsewhere, or
+// later, is judged afresh.
+func TestRetriedCall(t *testing.T) {
 	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	clock := base
 	e := stateEngine(t, &clock)
 	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `
-velocity: [{name: v, by: User, windowSeconds: 60, limit: 1, action: Deny}]
+velocity: [{name: v, by: User, windowSeconds: 60, limit: 2, action: Deny}]
 userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 `, secrets)})
 	decide := func(ip, rid string, after time.Duration) *engine.Decision {
@@ -232,13 +234,12 @@ userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 	if first.Deny || first.ExpiresIn != 600 || retry.Deny || retry.ExpiresIn != 600 {
 		t.Fatalf("new country: first %v/%d, retry %v/%d; want both shortened to 600", first.Deny, first.ExpiresIn, retry.Deny, retry.ExpiresIn)
 	}
-	// One call in the window so far (r2; r1 is an hour old): r3 is the
-	// second, past the limit of 1.
+	// The velocity limit counted both: a third call in the minute is refused.
 	if d := decide(berlin, "r3", time.Hour+4*time.Second); !d.Deny || d.Denial.Cause != policy.CauseVelocity {
 		t.Fatalf("third call: %+v", d)
 	}
-	// The next call knows DE.
-	if d := decide(berlin, "r4", 2*time.Hour); d.Deny || d.ExpiresIn != 0 {
-		t.Fatalf("after: %+v", d)
+	// r2 replayed a minute later is a new call: DE is known now.
+	if d := decide(berlin, "r2", 2*time.Hour); d.Deny || d.ExpiresIn != 0 {
+		t.Fatalf("replay an hour later: %+v", d)
 	}
 }

@@ -77,9 +77,9 @@ func (i *instrumented) Incr(ctx context.Context, key string, ttl time.Duration) 
 	return n, err
 }
 
-func (i *instrumented) Hit(ctx context.Context, key, id string, now time.Time, window time.Duration) (int64, error) {
+func (i *instrumented) Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error) {
 	start := time.Now()
-	n, err := i.s.Hit(ctx, key, id, now, window)
+	n, err := i.s.Hit(ctx, key, now, window)
 	i.observe(OpHit, time.Since(start), err)
 	return n, err
 }

@@ -34,7 +34,7 @@ func TestInstrumentReportsEveryOperation(t *testing.T) {
 	if !errors.Is(err, state.ErrWrongType) {
 		t.Fatalf("Incr: %v", err)
 	}
-	_, _ = s.Hit(ctx, "w", "", time.Now(), time.Minute)
+	_, _ = s.Hit(ctx, "w", time.Now(), time.Minute)
 	_ = s.Ping(ctx)
 	_ = s.Close()
 	want := []string{state.OpSet, state.OpGet, state.OpSetNX, state.OpDelete, state.OpIncr, state.OpHit, state.OpPing}

@@ -4,7 +4,6 @@
 package state
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -31,8 +30,8 @@ type entry struct {
 	kind    kind
 	value   []byte
 	n       int64
-	hits    []hit // sorted by time
-	expires int64 // Unix nanoseconds of the store's clock
+	hits    []int64 // sorted event times, Unix nanoseconds
+	expires int64   // Unix nanoseconds of the store's clock
 }
 
 // Memory is the in-process Store: the default when no Redis is
@@ -187,16 +186,9 @@ func (s *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	return e.n, nil
 }
 
-// hit is one event of a sliding window: its time in Unix nanoseconds, and
-// its id ("" for none).
-type hit struct {
-	at int64
-	id string
-}
-
-// Hit implements Store. Each call without an id is one event even when two
-// carry the same time.
-func (s *Memory) Hit(_ context.Context, key, id string, now time.Time, window time.Duration) (int64, error) {
+// Hit implements Store. Each call is one event even when two carry the
+// same time.
+func (s *Memory) Hit(_ context.Context, key string, now time.Time, window time.Duration) (int64, error) {
 	if err := checkTTL("hit", window); err != nil {
 		return 0, err
 	}
@@ -206,21 +198,17 @@ func (s *Memory) Hit(_ context.Context, key, id string, now time.Time, window ti
 	defer s.mu.Unlock()
 	e := s.live(key, clock)
 	if e == nil {
-		e = &entry{kind: kindWindow, hits: make([]hit, 0, 4), expires: clock + int64(window)}
+		e = &entry{kind: kindWindow, hits: make([]int64, 0, 4), expires: clock + int64(window)}
 		s.put(key, e, clock)
 	} else if e.kind != kindWindow {
 		return 0, fmt.Errorf("hit %s: %w", key, ErrWrongType)
 	}
 	// Drop the events at or before now-window, then insert this one in
 	// time order (callers' clocks need not agree to the nanosecond).
-	byTime := func(h hit, t int64) int { return cmp.Compare(h.at, t) }
-	cut, _ := slices.BinarySearchFunc(e.hits, at-int64(window)+1, byTime)
+	cut, _ := slices.BinarySearch(e.hits, at-int64(window)+1)
 	e.hits = e.hits[cut:] // the array is reclaimed when append next grows it
-	if id != "" && slices.ContainsFunc(e.hits, func(h hit) bool { return h.id == id }) {
-		return int64(len(e.hits)), nil
-	}
-	i, _ := slices.BinarySearchFunc(e.hits, at+1, byTime)
-	e.hits = slices.Insert(e.hits, i, hit{at: at, id: id})
+	i, _ := slices.BinarySearch(e.hits, at+1)
+	e.hits = slices.Insert(e.hits, i, at)
 	e.expires = clock + int64(window)
 	return int64(len(e.hits)), nil
 }

@@ -42,10 +42,7 @@ type Store interface {
 	// across every client of the store: concurrent hits each get a
 	// different count. The key expires window after the last hit. An event
 	// a client with a clock ahead recorded "after" now is counted too.
-	// id, when not empty, names the event: a Hit with an id the window
-	// already holds adds nothing and returns the count, so a call the
-	// platform retries (it retries one that timed out) counts once.
-	Hit(ctx context.Context, key, id string, now time.Time, window time.Duration) (int64, error)
+	Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.

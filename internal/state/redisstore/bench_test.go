@@ -51,7 +51,7 @@ func BenchmarkOps(b *testing.B) {
 		b.Run(name+"/Hit", func(b *testing.B) {
 			for b.Loop() {
 				// A 10ms window keeps the set small, as a real limit's is.
-				if _, err := s.Hit(ctx, "tokenguard:b:w", "", time.Now(), 10*time.Millisecond); err != nil {
+				if _, err := s.Hit(ctx, "tokenguard:b:w", time.Now(), 10*time.Millisecond); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -31,14 +31,13 @@ return n
 
 // hitScript is an exact sliding window: a sorted set of events scored by
 // time (microseconds). It drops the events at or before the window's
-// start (ARGV[2]), adds this one unless its member is there already
-// (score ARGV[1], member ARGV[3]: the event's id, or a unique one),
+// start (ARGV[2]), adds this one (score ARGV[1], unique member ARGV[3]),
 // counts them and keeps the key for one window (ARGV[4] ms) after the
 // last event. Arithmetic is done by the caller: Lua numbers turned into
 // command arguments could lose digits.
 var hitScript = redis.NewScript(`
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
 local n = redis.call('ZCARD', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return n
@@ -143,19 +142,14 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 
 // Hit implements state.Store with one script run (EVALSHA). Times have
 // microsecond precision.
-func (s *Store) Hit(ctx context.Context, key, id string, now time.Time, window time.Duration) (int64, error) {
+func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error) {
 	ms, err := ttlMillis("hit", window)
 	if err != nil {
 		return 0, err
 	}
 	at := now.UnixMicro()
 	score := strconv.FormatInt(at, 10)
-	// A named event is its id (ZADD NX keeps its first time); others get
-	// a member no other event has.
-	member := "id:" + id
-	if id == "" {
-		member = score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
-	}
+	member := score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	n, err := hitScript.Run(ctx, s.c, []string{key},

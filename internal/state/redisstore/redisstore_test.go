@@ -53,7 +53,7 @@ func TestKeysAlwaysExpire(t *testing.T) {
 	must(err)
 	_, err = s.Incr(ctx, "tokenguard:t:incr", time.Minute)
 	must(err)
-	_, err = s.Hit(ctx, "tokenguard:t:hit", "", time.Now(), time.Minute)
+	_, err = s.Hit(ctx, "tokenguard:t:hit", time.Now(), time.Minute)
 	must(err)
 	for _, k := range []string{"set", "setnx", "incr", "hit"} {
 		ttl, err := redisstore.PTTLForTest(ctx, s, "tokenguard:t:"+k)
@@ -74,7 +74,7 @@ func TestDownFailsFastAndRecovers(t *testing.T) {
 	if _, err := s.Incr(ctx, "tokenguard:t:n", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Hit(ctx, "tokenguard:t:w", "", time.Now(), time.Minute); err != nil {
+	if _, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 
@@ -114,7 +114,7 @@ func TestDownFailsFastAndRecovers(t *testing.T) {
 			t.Fatalf("%s after recovery: %v", op.name, err)
 		}
 	}
-	if n, err := s.Hit(ctx, "tokenguard:t:w", "", time.Now(), time.Minute); err != nil || n != 2 {
+	if n, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute); err != nil || n != 2 {
 		t.Fatalf("Hit after recovery = %d, %v; want 2 (one from the loop above)", n, err)
 	}
 }
@@ -235,7 +235,7 @@ func TestTLSWithCAFile(t *testing.T) {
 	if err := s.Set(ctx, "tokenguard:t:k", []byte("v"), time.Minute); err != nil {
 		t.Fatalf("over TLS with the CA file: %v", err)
 	}
-	if n, err := s.Hit(ctx, "tokenguard:t:w", "", time.Now(), time.Minute); err != nil || n != 1 {
+	if n, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute); err != nil || n != 1 {
 		t.Fatalf("Hit over TLS = %d, %v", n, err)
 	}
 	// Without the CA the server's certificate is not trusted.
@@ -277,7 +277,7 @@ func allOps(s state.Store) []namedOp {
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, "tokenguard:t:l") }},
 		{"Incr", func(ctx context.Context) error { _, err := s.Incr(ctx, "tokenguard:t:n", time.Minute); return err }},
 		{"Hit", func(ctx context.Context) error {
-			_, err := s.Hit(ctx, "tokenguard:t:w", "", time.Now(), time.Minute)
+			_, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute)
 			return err
 		}},
 		{"Ping", s.Ping},

@@ -40,7 +40,6 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"HitConcurrentExact", testHitConcurrent},
 		{"HitWindowSlides", testHitSlides},
 		{"HitKeyExpires", testHitExpires},
-		{"HitSameIDCountsOnce", testHitID},
 		{"WrongType", testWrongType},
 		{"TTLMustBePositive", testTTLPositive},
 		{"Ping", func(t *testing.T, s state.Store, _ func(string) string) {
@@ -264,7 +263,7 @@ func testIncrGet(t *testing.T, s state.Store, key func(string) string) {
 
 func testHitConcurrent(t *testing.T, s state.Store, key func(string) string) {
 	counts := concurrently(t, 50, 20, func() (int64, error) {
-		return s.Hit(context.Background(), key("w"), "", time.Now(), time.Minute)
+		return s.Hit(context.Background(), key("w"), time.Now(), time.Minute)
 	})
 	checkExact(t, counts, 1000)
 }
@@ -292,7 +291,7 @@ func testHitSlides(t *testing.T, s state.Store, key func(string) string) {
 		{11*time.Second + 999*time.Microsecond, 1}, // exactly one window after: out
 		{11*time.Second + 1000*time.Microsecond, 2},
 	} {
-		n, err := s.Hit(ctx, key("w"), "", base.Add(step.at), window)
+		n, err := s.Hit(ctx, key("w"), base.Add(step.at), window)
 		if err != nil {
 			t.Fatalf("Hit at +%s: %v", step.at, err)
 		}
@@ -305,7 +304,7 @@ func testHitSlides(t *testing.T, s state.Store, key func(string) string) {
 func testHitExpires(t *testing.T, s state.Store, key func(string) string) {
 	ctx := context.Background()
 	for range 3 {
-		if _, err := s.Hit(ctx, key("w"), "", time.Now(), 150*time.Millisecond); err != nil {
+		if _, err := s.Hit(ctx, key("w"), time.Now(), 150*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -323,10 +322,10 @@ func testWrongType(t *testing.T, s state.Store, key func(string) string) {
 	if _, err := s.Incr(ctx, key("text"), time.Minute); !errors.Is(err, state.ErrWrongType) {
 		t.Fatalf("Incr of a text value: err = %v, want ErrWrongType", err)
 	}
-	if _, err := s.Hit(ctx, key("text"), "", time.Now(), time.Minute); !errors.Is(err, state.ErrWrongType) {
+	if _, err := s.Hit(ctx, key("text"), time.Now(), time.Minute); !errors.Is(err, state.ErrWrongType) {
 		t.Fatalf("Hit on a text value: err = %v, want ErrWrongType", err)
 	}
-	if _, err := s.Hit(ctx, key("w"), "", time.Now(), time.Minute); err != nil {
+	if _, err := s.Hit(ctx, key("w"), time.Now(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Get(ctx, key("w")); !errors.Is(err, state.ErrWrongType) {
@@ -341,7 +340,7 @@ func testTTLPositive(t *testing.T, s state.Store, key func(string) string) {
 	ctx := context.Background()
 	_, errNX := s.SetNX(ctx, key("k"), nil, 0)
 	_, errIncr := s.Incr(ctx, key("k"), -time.Second)
-	_, errHit := s.Hit(ctx, key("k"), "", time.Now(), 0)
+	_, errHit := s.Hit(ctx, key("k"), time.Now(), 0)
 	for op, err := range map[string]error{
 		"Set":   s.Set(ctx, key("k"), nil, 0),
 		"SetNX": errNX,
@@ -402,36 +401,6 @@ func checkExact(t *testing.T, counts []int64, n int) {
 	for i, c := range counts {
 		if c != int64(i+1) {
 			t.Fatalf("sorted counts[%d] = %d, want %d: counts must be 1..%d, each exactly once", i, c, i+1, n)
-		}
-	}
-}
-
-// A retried call carries the same id: counted once, with the count it
-// first had, until it leaves the window; other ids and id-less events
-// count as usual.
-func testHitID(t *testing.T, s state.Store, key func(string) string) {
-	ctx := context.Background()
-	base := time.Now().Truncate(time.Second)
-	const window = 10 * time.Second
-	for i, step := range []struct {
-		id   string
-		at   time.Duration
-		want int64
-	}{
-		{"req-1", 0, 1},
-		{"req-1", 100 * time.Millisecond, 1}, // the retry
-		{"req-2", 200 * time.Millisecond, 2},
-		{"", 300 * time.Millisecond, 3},
-		{"", 300 * time.Millisecond, 4},
-		{"req-2", 400 * time.Millisecond, 4},    // a retry of req-2
-		{"req-1", window + time.Millisecond, 4}, // req-1 left the window: counted anew, req-2 and the others still in
-	} {
-		n, err := s.Hit(ctx, key("w"), step.id, base.Add(step.at), window)
-		if err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-		if n != step.want {
-			t.Fatalf("step %d: Hit(%q) at +%s = %d, want %d", i, step.id, step.at, n, step.want)
 		}
 	}
 }
