@@ -269,7 +269,7 @@ func (r *IPListReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	l := r.Lists.getOrCreate(req.NamespacedName)
 	before, attempted := l.Status()
 	hadContent := l.Content() != nil
-	res := l.Load(ctx, listSpec(&obj), iplist.Env{
+	res := l.Load(ctx, compiler.ListSpec(&obj), iplist.Env{
 		ConfigMaps: configMaps{ns: obj.Namespace, cache: r.Client, api: r.APIReader},
 		HTTP:       r.HTTP,
 	})
@@ -298,23 +298,6 @@ func (r *IPListReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		return ctrl.Result{RequeueAfter: min(time.Second*5, max(res.RefreshIn, time.Second))}, nil
 	}
 	return ctrl.Result{RequeueAfter: res.RefreshIn}, nil
-}
-
-// listSpec converts the API's spec, with the CRD's defaults for unset fields.
-func listSpec(l *v1alpha1.IPList) iplist.Spec {
-	s := l.Spec
-	out := iplist.Spec{File: s.File}
-	for _, e := range s.Entries {
-		out.Entries = append(out.Entries, string(e))
-	}
-	for _, c := range s.ConfigMaps {
-		out.ConfigMaps = append(out.ConfigMaps, iplist.ConfigMapRef{Name: c.Name, Key: c.Key})
-	}
-	if u := s.URL; u != nil {
-		out.URL = &iplist.URLSource{URL: u.URL, Refresh: time.Duration(u.RefreshIntervalSeconds) * time.Second,
-			MaxBytes: u.MaxBytes, Timeout: time.Duration(u.TimeoutSeconds) * time.Second}
-	}
-	return out
 }
 
 // writeStatus writes the list's status when it changed, with an event when

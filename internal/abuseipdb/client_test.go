@@ -19,30 +19,19 @@ import (
 	"github.com/tokenguard/tokenguard/internal/abuseipdb/abuseipdbtest"
 	"github.com/tokenguard/tokenguard/internal/engine"
 	"github.com/tokenguard/tokenguard/internal/policy"
+	"github.com/tokenguard/tokenguard/internal/testutil/testclock"
 )
 
 const key = "k-123456"
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func setup(t *testing.T) (*abuseipdb.Client, *abuseipdbtest.Server, *clock, map[string]int) {
+func setup(t *testing.T) (*abuseipdb.Client, *abuseipdbtest.Server, *testclock.Clock, map[string]int) {
 	t.Helper()
 	fake := abuseipdbtest.New(t, key, abuseipdbtest.SeedScores)
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := testclock.New(time.Unix(1_800_000_000, 0))
 	var mu sync.Mutex
 	seen := map[string]int{}
 	c, err := abuseipdb.New(abuseipdb.Options{
-		BaseURL: fake.URL(), CacheSize: 2, UpstreamTimeout: time.Second, Now: clk.now,
+		BaseURL: fake.URL(), CacheSize: 2, UpstreamTimeout: time.Second, Now: clk.Now,
 		Observe: func(ev, res string) { mu.Lock(); seen[ev+":"+res]++; mu.Unlock() },
 	})
 	if err != nil {
@@ -71,7 +60,7 @@ func TestScoreAndCache(t *testing.T) {
 	}
 	// Past the policy's TTL the score is fetched again.
 	fake.SetScore("14.102.69.58", 80)
-	clk.add(time.Hour + time.Second)
+	clk.Add(time.Hour + time.Second)
 	r, _ = c.Score(ctx, q("14.102.69.58"))
 	if r.Score != 80 || r.Cached || fake.Calls() != 2 {
 		t.Errorf("after TTL: %+v calls %d", r, fake.Calls())
@@ -151,7 +140,7 @@ func TestRateLimitPause(t *testing.T) {
 	if fake.Calls() != 1 {
 		t.Errorf("calls during the pause: %d", fake.Calls())
 	}
-	clk.add(121 * time.Second)
+	clk.Add(121 * time.Second)
 	if r, err := c.Score(ctx, q("205.210.31.51")); err != nil || r.Score != 10 {
 		t.Errorf("after the pause: %+v %v", r, err)
 	}
@@ -348,7 +337,7 @@ func TestRejectedKeyPaused(t *testing.T) {
 			}
 			// Past the pause the rejected key is tried again.
 			fake.SetKey(tc.key)
-			clk.add(5*time.Minute + time.Second)
+			clk.Add(5*time.Minute + time.Second)
 			if r, err := c.Score(ctx, bad("103.159.198.178")); err != nil || r.Score != 100 || fake.Calls() != 3 {
 				t.Errorf("after the pause: %+v %v calls %d", r, err, fake.Calls())
 			}

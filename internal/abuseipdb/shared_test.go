@@ -22,6 +22,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/state"
 	"github.com/tokenguard/tokenguard/internal/state/redisstore"
 	"github.com/tokenguard/tokenguard/internal/state/redistest"
+	"github.com/tokenguard/tokenguard/internal/testutil/testclock"
 )
 
 // stores runs a test against the in-process store and a real redis-server:
@@ -91,10 +92,10 @@ func TestSharedScore(t *testing.T) {
 	for name, newStore := range stores {
 		t.Run(name, func(t *testing.T) {
 			fake := abuseipdbtest.New(t, key, abuseipdbtest.SeedScores)
-			clk := &clock{t: time.Now()}
-			st := newStore(t, clk.now)
-			a := newReplica(t, st, fake, abuseipdb.Options{Now: clk.now})
-			b := newReplica(t, st, fake, abuseipdb.Options{Now: clk.now})
+			clk := testclock.New(time.Now())
+			st := newStore(t, clk.Now)
+			a := newReplica(t, st, fake, abuseipdb.Options{Now: clk.Now})
+			b := newReplica(t, st, fake, abuseipdb.Options{Now: clk.Now})
 			ctx := context.Background()
 			if r, err := a.Score(ctx, q("14.102.69.58")); err != nil || r.Score != 50 || r.Cached {
 				t.Fatalf("A: %+v %v", r, err)
@@ -115,11 +116,11 @@ func TestSharedScore(t *testing.T) {
 			if _, err := a.Score(ctx, long); err != nil || fake.Calls() != 2 {
 				t.Fatalf("A, 3h policy: %v calls %d", err, fake.Calls())
 			}
-			clk.add(90 * time.Minute)
+			clk.Add(90 * time.Minute)
 			if r, err := b.Score(ctx, long); err != nil || !r.Cached || fake.Calls() != 2 {
 				t.Errorf("B, 3h policy: %+v %v calls %d", r, err, fake.Calls())
 			}
-			fresh := abuseipdb.Options{Now: clk.now}
+			fresh := abuseipdb.Options{Now: clk.Now}
 			c := newReplica(t, st, fake, fresh)
 			if r, err := c.Score(ctx, q("205.210.31.51")); err != nil || r.Cached || fake.Calls() != 3 {
 				t.Errorf("C, 1h policy on a 90-minute-old score: %+v %v calls %d", r, err, fake.Calls())
@@ -241,10 +242,10 @@ func TestSharedRateLimitPause(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fake := abuseipdbtest.New(t, key, abuseipdbtest.SeedScores)
 			fake.RetryAfter = 120
-			clk := &clock{t: time.Now()}
-			st := newStore(t, clk.now)
-			a := newReplica(t, st, fake, abuseipdb.Options{Now: clk.now})
-			b := newReplica(t, st, fake, abuseipdb.Options{Now: clk.now})
+			clk := testclock.New(time.Now())
+			st := newStore(t, clk.Now)
+			a := newReplica(t, st, fake, abuseipdb.Options{Now: clk.Now})
+			b := newReplica(t, st, fake, abuseipdb.Options{Now: clk.Now})
 			ctx := context.Background()
 			fake.SetMode(abuseipdbtest.RateLimited)
 			if _, err := a.Score(ctx, q("14.102.69.58")); abuseipdb.KindOf(err) != abuseipdb.KindRateLimited {
@@ -259,7 +260,7 @@ func TestSharedRateLimitPause(t *testing.T) {
 			if fake.Calls() != 1 {
 				t.Errorf("upstream calls during the pause: %d, want only A's", fake.Calls())
 			}
-			clk.add(121 * time.Second)
+			clk.Add(121 * time.Second)
 			if r, err := b.Score(ctx, q("205.210.31.51")); err != nil || r.Score != 10 {
 				t.Errorf("B after the pause: %+v %v", r, err)
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tokenguard/tokenguard/internal/iplist"
+	"github.com/tokenguard/tokenguard/internal/testutil/testclock"
 )
 
 // listServer is a list server on loopback whose answer a test changes:
@@ -100,19 +101,6 @@ func hash(s string) uint32 {
 	return h
 }
 
-// clock is a settable clock for Env.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func contains(t *testing.T, l *iplist.List, ip string) bool {
 	t.Helper()
 	c := l.Content()
@@ -127,8 +115,8 @@ const torBulk = "185.220.101.1\n185.220.101.2\n199.249.230.64\n2a0b:f4c2::11\n"
 func TestURLSources(t *testing.T) {
 	firehol := newListServer(t, fireHOL(3))
 	tor := newListServer(t, torBulk)
-	clk := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	env := iplist.Env{Now: clk.now}
+	clk := testclock.New(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
+	env := iplist.Env{Now: clk.Now}
 	ctx := context.Background()
 
 	var fl, tl iplist.List
@@ -148,21 +136,21 @@ func TestURLSources(t *testing.T) {
 	}
 
 	// Not due: no request.
-	clk.add(30 * time.Minute)
+	clk.Add(30 * time.Minute)
 	res = tl.Load(ctx, iplist.Spec{URL: &iplist.URLSource{URL: tor.URL + "/torbulkexitlist", Refresh: 40 * time.Minute}}, env)
 	if tor.fetches.Load() != 1 || res.Changed || !res.Ready || res.RefreshIn != 10*time.Minute {
 		t.Errorf("before due: %d fetches, %+v", tor.fetches.Load(), res)
 	}
 	// Due and unchanged: a conditional request, 304, same content.
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	before := tl.Content()
 	res = tl.Load(ctx, iplist.Spec{URL: &iplist.URLSource{URL: tor.URL + "/torbulkexitlist", Refresh: 40 * time.Minute}}, env)
-	if tor.fetches.Load() != 2 || tor.notModified.Load() != 1 || res.Changed || tl.Content() != before || !res.LastSuccess.Equal(clk.now()) {
+	if tor.fetches.Load() != 2 || tor.notModified.Load() != 1 || res.Changed || tl.Content() != before || !res.LastSuccess.Equal(clk.Now()) {
 		t.Errorf("unchanged: %d fetches, %d not modified, %+v", tor.fetches.Load(), tor.notModified.Load(), res)
 	}
 	// Due and changed.
 	tor.set("", torBulk+"204.8.96.1\n")
-	clk.add(40 * time.Minute)
+	clk.Add(40 * time.Minute)
 	res = tl.Load(ctx, iplist.Spec{URL: &iplist.URLSource{URL: tor.URL + "/torbulkexitlist", Refresh: 40 * time.Minute}}, env)
 	if !res.Changed || tl.Content().Entries != 5 || !contains(t, &tl, "204.8.96.1") {
 		t.Errorf("changed: %+v", res)
@@ -173,8 +161,8 @@ func TestURLSources(t *testing.T) {
 // and backs off; the next good answer is served again.
 func TestURLFailuresKeepLastGood(t *testing.T) {
 	srv := newListServer(t, fireHOL(3))
-	clk := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	env := iplist.Env{Now: clk.now}
+	clk := testclock.New(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
+	env := iplist.Env{Now: clk.Now}
 	spec := iplist.Spec{URL: &iplist.URLSource{URL: srv.URL + "/list", Refresh: time.Hour, MaxBytes: 2048, Timeout: 300 * time.Millisecond}}
 	var l iplist.List
 	ctx := context.Background()
@@ -182,7 +170,7 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 		t.Fatal(res.Message)
 	}
 	good := l.Content()
-	firstFailure := clk.now().Add(time.Hour)
+	firstFailure := clk.Now().Add(time.Hour)
 
 	big := largeList(200) // about 3 KB, over 2048 bytes
 	next := time.Hour
@@ -199,7 +187,7 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 		{"", "# nothing today\n", iplist.ReasonFetchFailed, "the answer holds no entries"},
 	} {
 		srv.set(tc.mode, tc.body)
-		clk.add(next)
+		clk.Add(next)
 		fetches := srv.fetches.Load()
 		res := l.Load(ctx, spec, env)
 		if srv.fetches.Load() != fetches+1 {
@@ -223,7 +211,7 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 	}
 	// Back: served, Ready, refreshed on the interval again.
 	srv.set("", torBulk)
-	clk.add(time.Hour)
+	clk.Add(time.Hour)
 	res := l.Load(ctx, spec, env)
 	if !res.Ready || !res.Changed || !contains(t, &l, "185.220.101.1") || contains(t, &l, "10.0.1.1") || res.RefreshIn != time.Hour {
 		t.Errorf("recovered: %+v", res)
@@ -341,8 +329,8 @@ func TestNewSourceWaits(t *testing.T) {
 		t.Errorf("%+v", res)
 	}
 	srv.set("", "198.51.100.1\n")
-	clk := &clock{t: time.Now().Add(time.Hour)}
-	res = l.Load(ctx, iplist.Spec{Entries: []string{"192.0.2.1"}, URL: &iplist.URLSource{URL: srv.URL}}, iplist.Env{Now: clk.now})
+	clk := testclock.New(time.Now().Add(time.Hour))
+	res = l.Load(ctx, iplist.Spec{Entries: []string{"192.0.2.1"}, URL: &iplist.URLSource{URL: srv.URL}}, iplist.Env{Now: clk.Now})
 	if !res.Ready || l.Content().Entries != 2 {
 		t.Errorf("%+v", res)
 	}

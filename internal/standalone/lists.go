@@ -86,26 +86,6 @@ func resolve(dir, file string) string {
 	return filepath.Join(dir, file)
 }
 
-// spec converts an IPList's spec, with its file resolved.
-func spec(il *v1alpha1.IPList, dir string) iplist.Spec {
-	s := il.Spec
-	out := iplist.Spec{}
-	if s.File != "" {
-		out.File = resolve(dir, s.File)
-	}
-	for _, e := range s.Entries {
-		out.Entries = append(out.Entries, string(e))
-	}
-	for _, c := range s.ConfigMaps {
-		out.ConfigMaps = append(out.ConfigMaps, iplist.ConfigMapRef{Name: c.Name, Key: c.Key})
-	}
-	if u := s.URL; u != nil {
-		out.URL = &iplist.URLSource{URL: u.URL, Refresh: time.Duration(u.RefreshIntervalSeconds) * time.Second,
-			MaxBytes: u.MaxBytes, Timeout: time.Duration(u.TimeoutSeconds) * time.Second}
-	}
-	return out
-}
-
 // loadLists loads the IPLists of one read of the files. A list already in
 // force keeps its state: a URL not due is not fetched again.
 func (l *Loader) loadLists(ctx context.Context, c *contents, ipls []*v1alpha1.IPList, dirs map[*v1alpha1.IPList]string) (map[string]*listState, error) {
@@ -119,7 +99,10 @@ func (l *Loader) loadLists(ctx context.Context, c *contents, ipls []*v1alpha1.IP
 		if st == nil {
 			st = &listState{}
 		}
-		st.spec = spec(il, dirs[il])
+		st.spec = compiler.ListSpec(il)
+		if st.spec.File != "" {
+			st.spec.File = resolve(dirs[il], st.spec.File)
+		}
 		out[key] = st
 		res, ran := l.loadList(ctx, key, st, c)
 		if !ran {

@@ -24,6 +24,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
 	"github.com/tokenguard/tokenguard/internal/testutil"
+	"github.com/tokenguard/tokenguard/internal/testutil/testclock"
 )
 
 // torServer serves Tor's exit-addresses format, or fails.
@@ -63,18 +64,6 @@ func exitAddresses(ips ...string) string {
 	return b.String()
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func blocked(store *policy.Store, key, ip string) bool {
 	p, ok := store.Get(key)
 	return ok && p.Blocked.Contains(netip.MustParseAddr(ip))
@@ -97,11 +86,11 @@ spec:
 		listFile("local", "{entries: [198.51.100.7], file: ../lists/local.netset}"))
 	lfile := filepath.Join(dir, "lists", "local.netset")
 	write(t, lfile, "# local block list\n192.0.2.0/24\n")
-	clk := &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	reg := prometheus.NewRegistry()
 	store := policy.NewStore()
 	l := &standalone.Loader{Paths: []string{filepath.Dir(pfile)}, Store: store, Log: logr.Discard(), Settle: 30 * time.Millisecond,
-		Reloads: metrics.NewReloads(reg), IPLists: metrics.NewIPLists(reg), Now: clk.now}
+		Reloads: metrics.NewReloads(reg), IPLists: metrics.NewIPLists(reg), Now: clk.Now}
 	if err := l.LoadSettled(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -146,13 +135,13 @@ spec:
 	if got := tor.requests.Load(); got != 1 {
 		t.Errorf("%d requests before the interval", got)
 	}
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	wait("the Tor list refreshed", func() bool {
 		return blocked(store, "default/p", "185.220.101.3") && !blocked(store, "default/p", "185.220.101.1")
 	})
 	// It fails: the last good list stays, and the metrics say so.
 	tor.set(http.StatusBadGateway, "")
-	clk.add(10 * time.Minute)
+	clk.Add(10 * time.Minute)
 	wait("the failure recorded", func() bool {
 		return testutil.MetricValue(t, reg, "tokenguard_iplist_ready", "name", "tor-exits") == 0
 	})
