@@ -84,6 +84,17 @@ func (s *ListStore) getOrCreate(nn types.NamespacedName) *iplist.List {
 	return l
 }
 
+// names returns the lists held.
+func (s *ListStore) names() []types.NamespacedName {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]types.NamespacedName, 0, len(s.lists))
+	for nn := range s.lists {
+		out = append(out, nn)
+	}
+	return out
+}
+
 func (s *ListStore) remove(nn types.NamespacedName) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,6 +258,11 @@ type IPListReconciler struct {
 	// proxies from the environment, when nil).
 	HTTP    *http.Client
 	Metrics ListMetrics
+	// FreshReads, when set and true, makes the reconciler read lists and
+	// ConfigMap versions from the API server rather than the cache: after
+	// an API server outage, while the cache's watches may still be backing
+	// off (APIHealth.CatchingUp).
+	FreshReads func() bool
 
 	leading chan event.GenericEvent
 }
@@ -254,7 +270,11 @@ type IPListReconciler struct {
 // Reconcile loads one list, or forgets a deleted one.
 func (r *IPListReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var obj v1alpha1.IPList
-	if err := r.Client.Get(ctx, req.NamespacedName, &obj); err != nil {
+	var read client.Reader = r.Client
+	if r.FreshReads != nil && r.FreshReads() {
+		read = r.APIReader
+	}
+	if err := read.Get(ctx, req.NamespacedName, &obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			if r.Lists.remove(req.NamespacedName) {
 				if r.Metrics != nil {
@@ -270,7 +290,7 @@ func (r *IPListReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	before, attempted := l.Status()
 	hadContent := l.Content() != nil
 	res := l.Load(ctx, compiler.ListSpec(&obj), iplist.Env{
-		ConfigMaps: configMaps{ns: obj.Namespace, cache: r.Client, api: r.APIReader},
+		ConfigMaps: configMaps{ns: obj.Namespace, cache: read, api: r.APIReader},
 		HTTP:       r.HTTP,
 	})
 	content := l.Content()
@@ -329,6 +349,39 @@ func (r *IPListReconciler) writeStatus(ctx context.Context, obj *v1alpha1.IPList
 			kind = corev1.EventTypeNormal
 		}
 		r.Recorder.Eventf(obj, nil, kind, cond.Reason, "Load", "%s", cond.Message)
+	}
+	return nil
+}
+
+// CatchUp enqueues every list the API server has (listed uncached) and
+// every list held that it no longer has: after an API server outage, while
+// the cache's watches may still be backing off, a changed list (or one of
+// its ConfigMaps, read fresh meanwhile) is served within a probe interval
+// instead of after the watch's backoff. URL sources not due are not
+// fetched again.
+func (r *IPListReconciler) CatchUp(ctx context.Context, namespaces []string) error {
+	if len(namespaces) == 0 {
+		namespaces = []string{""}
+	}
+	fresh := map[types.NamespacedName]bool{}
+	for _, ns := range namespaces {
+		var list v1alpha1.IPListList
+		if err := r.APIReader.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for i := range list.Items {
+			fresh[types.NamespacedName{Namespace: list.Items[i].Namespace, Name: list.Items[i].Name}] = true
+		}
+	}
+	for _, nn := range r.Lists.names() {
+		fresh[nn] = true
+	}
+	for nn := range fresh {
+		select {
+		case r.leading <- event.GenericEvent{Object: &v1alpha1.IPList{ObjectMeta: metav1.ObjectMeta{Namespace: nn.Namespace, Name: nn.Name}}}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }

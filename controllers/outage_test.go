@@ -115,8 +115,13 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ns = "default"
-	tp := newPolicy(ns, "block", `networks: {blockedCIDRs: [205.210.31.0/24]}`)
+	tp := newPolicy(ns, "block", `networks: {blockedCIDRs: [205.210.31.0/24], blockedLists: [bad]}`)
 	if err := c.Create(ctx, tp); err != nil {
+		t.Fatal(err)
+	}
+	bad := &v1alpha1.IPList{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bad"},
+		Spec: v1alpha1.IPListSpec{Entries: []v1alpha1.IPListEntry{"192.0.2.0/24"}}}
+	if err := c.Create(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
 	a := startOperatorOn(t, restCfg, "tokenguard-a", "outage-lease", ns)
@@ -204,6 +209,26 @@ func TestAPIServerOutage(t *testing.T) {
 		})
 	}
 	t.Logf("change served by both replicas %v after the update", time.Since(changed).Round(time.Millisecond))
+
+	// So does a change to an IP list: the list's watch is backing off too.
+	var cur2 v1alpha1.IPList
+	if err := c.Get(ctx, types.NamespacedName{Namespace: ns, Name: "bad"}, &cur2); err != nil {
+		t.Fatal(err)
+	}
+	cur2.Spec.Entries = append(cur2.Spec.Entries, "198.51.100.0/24")
+	if err := c.Update(ctx, &cur2); err != nil {
+		t.Fatal(err)
+	}
+	changed = time.Now()
+	for _, op := range ops {
+		testutil.Eventually(t, 10*time.Second, "the list change served", func() error {
+			if got := decide(t, op.url, "198.51.100.7"); !strings.Contains(got, `"FAILED"`) {
+				return errors.New(got)
+			}
+			return nil
+		})
+	}
+	t.Logf("list change served by both replicas %v after the update", time.Since(changed).Round(time.Millisecond))
 
 	// Leadership is won again and status writing resumes.
 	testutil.Eventually(t, 30*time.Second, "status of the change written", func() error {

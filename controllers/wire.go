@@ -101,11 +101,16 @@ func Setup(ctx context.Context, mgr ctrl.Manager, c Config) error {
 			return dc.RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
 		},
 		Interval: c.HealthInterval,
-		CatchUp:  func(ctx context.Context) error { return snap.CatchUp(ctx, c.WatchNamespaces) },
-		OnStale:  c.OnStale,
-		Log:      c.Log.WithName("api-health"),
+		CatchUp: func(ctx context.Context) error {
+			if err := ipl.CatchUp(ctx, c.WatchNamespaces); err != nil {
+				return err
+			}
+			return snap.CatchUp(ctx, c.WatchNamespaces)
+		},
+		OnStale: c.OnStale,
+		Log:     c.Log.WithName("api-health"),
 	}
-	snap.FreshReads = health.CatchingUp
+	snap.FreshReads, ipl.FreshReads = health.CatchingUp, health.CatchingUp
 
 	if err := snap.SetupWithManager(mgr); err != nil {
 		return err
