@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
 	"github.com/tokenguard/tokenguard/internal/compiler"
+	"github.com/tokenguard/tokenguard/internal/iplist"
 	"github.com/tokenguard/tokenguard/internal/testutil"
 )
 
@@ -351,5 +352,24 @@ func TestIPListFirstSyncAndURL(t *testing.T) {
 	got := waitCondition(t, ns, "no-firehol", metav1.ConditionFalse, v1alpha1.ReasonListNotReady)
 	if c, _ := readyCondition(t, ns, got.Name); c == nil || !strings.Contains(c.Message, "blocked IPList firehol has never loaded (FetchFailed)") {
 		t.Errorf("condition %+v", c)
+	}
+}
+
+// The API's condition reasons are the list loader's: internal/iplist stays
+// free of Kubernetes types, so the two constant sets must agree.
+func TestListReasonsMatchTheAPI(t *testing.T) {
+	for api, loader := range map[string]string{
+		v1alpha1.ReasonLoaded:            iplist.ReasonLoaded,
+		v1alpha1.ReasonFetchFailed:       iplist.ReasonFetchFailed,
+		v1alpha1.ReasonConfigMapNotFound: iplist.ReasonConfigMapNotFound,
+		v1alpha1.ReasonInvalidEntries:    iplist.ReasonInvalidEntries,
+		v1alpha1.ReasonTooLarge:          iplist.ReasonTooLarge,
+		v1alpha1.ReasonFileNotSupported:  iplist.ReasonFileNotSupported,
+		v1alpha1.ReasonFileUnreadable:    iplist.ReasonFileUnreadable,
+		v1alpha1.ReasonReadFailed:        iplist.ReasonReadFailed,
+	} {
+		if api != loader {
+			t.Errorf("API reason %q, loader reason %q", api, loader)
+		}
 	}
 }
