@@ -277,8 +277,9 @@ type callState struct {
 }
 
 // Decide evaluates every policy that matches the call, in snapshot order
-// (by key); the snapshot's index spares it the policies that cannot. The first Enforce policy that denies decides the denial and later
-// Enforce policies are skipped; Audit policies are always evaluated and never
+// (by key); the snapshot's index spares it the policies that cannot. The
+// first Enforce policy that denies decides the denial and later Enforce
+// policies are skipped; Audit policies are always evaluated and never
 // change the outcome. Allowed calls take the shortest lifetime and the union
 // of the token changes; a scope or audience one policy removes is not added.
 func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) *Decision {
@@ -323,23 +324,21 @@ func (e *Engine) Decide(ctx context.Context, snap *policy.Snapshot, call *Call) 
 			riskClaims = append(riskClaims, p.Token.RiskClaim)
 		}
 	}
-	if !d.Deny {
-		e.remember(ctx, &st, d)
-	}
 	if d.Deny {
 		d.ExpiresIn, d.RefreshExpiresIn, d.Signals = 0, 0, 0
 		d.AddScopes, d.RemoveScopes, d.AddAudiences, d.RemoveAudiences, d.Claims = nil, nil, nil, nil, nil
 		d.RemoveClaims, d.ArrayClaims = nil, nil
 		d.WithholdRefreshToken, d.WithholdIDToken = false, false
 	} else {
+		e.remember(ctx, &st, d)
 		d.AddScopes = without(d.AddScopes, d.RemoveScopes)
 		d.AddAudiences = without(d.AddAudiences, d.RemoveAudiences)
 		if len(d.RemoveClaims) > 0 {
 			d.Claims = slices.DeleteFunc(d.Claims, func(c policy.Claim) bool { return slices.Contains(d.RemoveClaims, c.Name) })
 		}
-		if d.Signals != 0 {
+		if d.Signals != 0 && len(riskClaims) > 0 {
+			v, _ := json.Marshal(d.Signals.Names())
 			for _, n := range riskClaims {
-				v, _ := json.Marshal(d.Signals.Names())
 				d.Claims = addClaim(d.Claims, policy.Claim{Name: n, Value: v})
 			}
 		}

@@ -182,7 +182,7 @@ func (e *Engine) userHistory(st *callState, d *Decision, p *policy.Policy, r *Po
 	}
 	country := st.countryOf(e.Geo, ip)
 	lat, lon, located := 0.0, 0.0, false
-	if l, ok := e.Geo.(Locator); ok && e.Geo != nil {
+	if l, ok := e.Geo.(Locator); ok {
 		lat, lon, located = l.Location(ip)
 	}
 	if country == "" && !located {
