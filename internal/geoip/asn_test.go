@@ -127,18 +127,7 @@ func TestASNRejects(t *testing.T) {
 func TestASNReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "asn.mmdb")
-	replace := func(b []byte, at time.Time) {
-		tmp := filepath.Join(dir, ".tmp")
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(tmp, at, at); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	replace := func(b []byte, at time.Time) { replaceFile(t, path, b, at) }
 	db := func(n uint32) []byte {
 		return geoiptest.ASN(t, "GeoLite2-ASN", map[string]geoiptest.AS{"14.102.64.0/19": {Number: n}})
 	}

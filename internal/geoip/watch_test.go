@@ -25,18 +25,7 @@ import (
 func TestReloadFailuresReported(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "country.mmdb")
-	replace := func(b []byte, at time.Time) {
-		tmp := filepath.Join(dir, ".tmp")
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(tmp, at, at); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	replace := func(b []byte, at time.Time) { replaceFile(t, path, b, at) }
 	db := func(cc string) []byte {
 		return geoiptest.Country(t, "GeoLite2-Country", map[string]string{"14.102.64.0/19": cc})
 	}
@@ -92,5 +81,21 @@ func TestReloadFailuresReported(t *testing.T) {
 	}
 	if n, err := promtestutil.GatherAndCount(reg, "tokenguard_reload_failures_total"); err != nil || n != 1 {
 		t.Errorf("%d failure series, want the geoip one (%v)", n, err)
+	}
+}
+
+// replaceFile puts b at path by rename, as an updater does, with the
+// modification time at, so the watcher sees a new file.
+func replaceFile(t *testing.T, path string, b []byte, at time.Time) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, at, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
 	}
 }
