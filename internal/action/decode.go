@@ -466,13 +466,19 @@ func (d *requestDecoder) tokenRequest(t *TokenRequest) bool {
 	}, "clientId", "grantType", "scopes", "additionalHeaders")
 }
 
-func (d *requestDecoder) tenant(t *Tenant) bool {
+func (d *requestDecoder) tenant(t *Tenant) bool { return d.idAndName(&t.ID, &t.Name) }
+
+func (d *requestDecoder) userStore(u *UserStore) bool { return d.idAndName(&u.ID, &u.Name) }
+
+// idAndName reads an object of an id and a name (event.tenant,
+// event.userStore).
+func (d *requestDecoder) idAndName(id, name *string) bool {
 	return d.object(func(k string) bool {
 		switch k {
 		case "id":
-			return d.string(&t.ID)
+			return d.string(id)
 		case keyName:
-			return d.string(&t.Name)
+			return d.string(name)
 		}
 		d.skip()
 		return true
@@ -513,19 +519,6 @@ func (d *requestDecoder) user(u *User) bool {
 		d.skip()
 		return true
 	}, "id", "organization")
-}
-
-func (d *requestDecoder) userStore(u *UserStore) bool {
-	return d.object(func(k string) bool {
-		switch k {
-		case "id":
-			return d.string(&u.ID)
-		case keyName:
-			return d.string(&u.Name)
-		}
-		d.skip()
-		return true
-	}, "id", "name")
 }
 
 func (d *requestDecoder) accessToken(t *AccessToken) bool {
