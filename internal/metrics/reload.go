@@ -92,23 +92,26 @@ type ReloadReporter struct {
 
 // Failed records a failed reload. msg says what stays in force; it is logged
 // with err and kv unless err's text is the same as the previous failure's.
+//
+// The log line is written before the metrics change, so that whoever sees
+// the failure in the metrics finds its cause in the log.
 func (p *ReloadReporter) Failed(msg string, err error, kv ...any) {
-	p.reloads.Failed(p.source)
-	if p.failing && err.Error() == p.cause {
-		return
+	if !p.failing || err.Error() != p.cause {
+		p.failing, p.cause = true, err.Error()
+		p.log.Info(msg, append(kv, "error", err)...)
 	}
-	p.failing, p.cause = true, err.Error()
-	p.log.Info(msg, append(kv, "error", err)...)
+	p.reloads.Failed(p.source)
 }
 
 // Succeeded records a reload, or a return to the version in force after a
 // failure. The first success after a failure logs the recovery.
+// Like Failed, it logs before the metrics change.
 func (p *ReloadReporter) Succeeded() {
-	p.reloads.Succeeded(p.source)
 	if p.failing {
 		p.log.Info("reload recovered", "source", p.source, "previousError", p.cause)
 	}
 	p.failing, p.cause = false, ""
+	p.reloads.Succeeded(p.source)
 }
 
 // Failing reports whether the latest outcome was a failure.
