@@ -270,6 +270,8 @@ type callState struct {
 	userID   string
 	userDone bool
 	hist     *history
+	histRaw  []byte   // the stored history as read, nil when there was none
+	stored   *history // histRaw decoded; hist differs for a retry
 	histErr  error
 	histDone bool
 	observe  *observation

@@ -256,9 +256,10 @@ func (st *callState) history(s state.Store, user, country string, lat, lon float
 	case err != nil:
 		st.histErr = err
 	case ok:
+		st.histRaw = b
 		var h history
 		if json.Unmarshal(b, &h) == nil {
-			st.hist = &h
+			st.hist, st.stored = &h, &h
 			if h.retryOf(st.call, country, lat, lon) {
 				st.hist = h.Before
 			}
@@ -267,38 +268,87 @@ func (st *callState) history(s state.Store, user, country string, lat, lon float
 	return st.hist, st.histErr
 }
 
+// historyAttempts bounds how often remember reads a history again that
+// another replica changed between this call's read and its write.
+const historyAttempts = 4
+
+// errHistoryContended is reported when every attempt met another writer.
+var errHistoryContended = errors.New("user history changed by other calls at every attempt")
+
 // remember adds an allowed call to its user's history, dropping countries
-// not seen within the retention. A failure is reported on the decision;
-// the answer stands.
+// not seen within the retention. The write succeeds only over the history
+// this call read (CompareAndSet): when another call, on any replica, wrote
+// in between, the history is read again and this call's observation added
+// to it, so that neither call's country is lost. A failure is reported on
+// the decision; the answer stands.
 func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 	o := st.observe
 	if o == nil || e.State == nil {
 		return
 	}
+	key := state.Key("history", hashed(o.key))
+	cur, raw := st.stored, st.histRaw
+	for range historyAttempts {
+		b, _ := json.Marshal(observed(st, cur, o))
+		done, err := e.State.CompareAndSet(ctx, key, raw, b, o.retention)
+		if err != nil {
+			if d.StateError == nil {
+				d.StateError, d.StateUse = err, "history"
+			}
+			return
+		}
+		if done {
+			return
+		}
+		var ok bool
+		raw, ok, err = e.State.Get(ctx, key)
+		if err != nil {
+			if d.StateError == nil {
+				d.StateError, d.StateUse = err, "history"
+			}
+			return
+		}
+		cur = nil
+		if !ok {
+			raw = nil
+		} else {
+			var h history
+			if json.Unmarshal(raw, &h) == nil {
+				cur = &h
+			}
+		}
+	}
+	if d.StateError == nil {
+		d.StateError, d.StateUse = errHistoryContended, "history"
+	}
+}
+
+// observed is the history cur (as stored, nil for none) with the call's
+// observation o added. The call is recorded as the one that wrote it,
+// with the history it was judged against (st.hist), for its retries.
+func observed(st *callState, cur *history, o *observation) history {
 	h := history{Countries: map[string]int64{}, RID: st.call.RequestID, At: o.at, Country: o.country, Lat: o.lat, Lon: o.lon}
 	if st.hist != nil && h.RID != "" {
 		before := *st.hist
 		before.RID, before.Before = "", nil
 		h.Before = &before
 	}
-	if st.hist != nil {
-		for c, at := range st.hist.Countries {
+	if cur != nil {
+		for c, at := range cur.Countries {
 			if o.at-at <= int64(o.retention/time.Second) {
 				h.Countries[c] = at
 			}
 		}
-		h.Last = st.hist.Last
+		h.Last = cur.Last
 	}
-	if o.country != "" {
+	if o.country != "" && h.Countries[o.country] < o.at {
 		h.Countries[o.country] = o.at
 	}
-	if o.located {
+	// The latest place wins: another replica may have written a later one.
+	if o.located && (h.Last == nil || h.Last.At <= o.at) {
 		h.Last = &place{Lat: o.lat, Lon: o.lon, At: o.at}
 	}
-	b, _ := json.Marshal(h)
-	if err := e.State.Set(ctx, state.Key("history", hashed(o.key)), b, o.retention); err != nil && d.StateError == nil {
-		d.StateError, d.StateUse = err, "history"
-	}
+	return h
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }

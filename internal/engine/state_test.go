@@ -179,6 +179,65 @@ func (failing) Get(context.Context, string) ([]byte, bool, error) {
 func (failing) Set(context.Context, string, []byte, time.Duration) error {
 	return state.ErrUnavailable
 }
+func (failing) CompareAndSet(context.Context, string, []byte, []byte, time.Duration) (bool, error) {
+	return false, state.ErrUnavailable
+}
+
+// interleaving runs between once, the first time a history is read: another
+// call, on another replica, decided between this call's read and its write.
+type interleaving struct {
+	state.Store
+	between func()
+}
+
+func (s *interleaving) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	v, ok, err := s.Store.Get(ctx, key)
+	if f := s.between; f != nil && strings.HasPrefix(key, state.Key("history")) {
+		s.between = nil
+		f()
+	}
+	return v, ok, err
+}
+
+// Two calls for one user that read the history at the same time both add
+// to it: the later write does not drop the earlier one's country.
+func TestUserHistoryConcurrentCalls(t *testing.T) {
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	clock := base
+	shared := stateEngine(t, &clock).State
+	replica := func() *engine.Engine {
+		e := stateEngine(t, &clock)
+		e.State = shared
+		return e
+	}
+	a, b := replica(), replica()
+	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `
+userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
+`, secrets)})
+	decide := func(e *engine.Engine, ip, rid string, after time.Duration) *engine.Decision {
+		c := userCall(ip, at(base, after), func(c *engine.Call) { c.RequestID = rid })
+		clock = c.Now
+		return e.Decide(context.Background(), snap, c)
+	}
+	if d := decide(a, colombo, "r1", 0); d.Deny || d.ExpiresIn != 0 || d.StateError != nil {
+		t.Fatalf("baseline: %+v", d)
+	}
+	// Replica a reads the history for a call from Galle; replica b answers
+	// a call from Berlin (a new country) before a writes.
+	var fromBerlin *engine.Decision
+	a.State = &interleaving{Store: shared, between: func() { fromBerlin = decide(b, berlin, "r2", time.Hour) }}
+	if d := decide(a, galle, "r3", time.Hour); d.Deny || d.ExpiresIn != 0 || d.StateError != nil {
+		t.Fatalf("from Galle: %+v", d)
+	}
+	if fromBerlin == nil || fromBerlin.ExpiresIn != 600 || fromBerlin.StateError != nil {
+		t.Fatalf("from Berlin, a new country: %+v", fromBerlin)
+	}
+	// Both countries are remembered: Germany is no longer new.
+	a.State = shared
+	if d := decide(a, berlin, "r4", 2*time.Hour); d.Deny || d.ExpiresIn != 0 || d.StateError != nil {
+		t.Fatalf("from Berlin again, after both calls were remembered: expires %d, %+v", d.ExpiresIn, d)
+	}
+}
 
 // When the store fails, each policy's onStoreFailure decides; Deny is the
 // default.

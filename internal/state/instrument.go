@@ -13,6 +13,7 @@ const (
 	OpGet    = "get"
 	OpSet    = "set"
 	OpSetNX  = "setnx"
+	OpCAS    = "cas"
 	OpDelete = "delete"
 	OpIncr   = "incr"
 	OpHit    = "hit"
@@ -21,7 +22,7 @@ const (
 
 // Ops lists every operation name, for metrics that create their series
 // up front.
-var Ops = []string{OpGet, OpSet, OpSetNX, OpDelete, OpIncr, OpHit, OpPing}
+var Ops = []string{OpGet, OpSet, OpSetNX, OpCAS, OpDelete, OpIncr, OpHit, OpPing}
 
 // Observer is told of every operation: its name (an Op constant), how
 // long it took and its error (nil on success). It runs on the caller's
@@ -60,6 +61,13 @@ func (i *instrumented) SetNX(ctx context.Context, key string, value []byte, ttl 
 	start := time.Now()
 	ok, err := i.s.SetNX(ctx, key, value, ttl)
 	i.observe(OpSetNX, time.Since(start), err)
+	return ok, err
+}
+
+func (i *instrumented) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	start := time.Now()
+	ok, err := i.s.CompareAndSet(ctx, key, old, value, ttl)
+	i.observe(OpCAS, time.Since(start), err)
 	return ok, err
 }
 

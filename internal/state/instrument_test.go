@@ -29,6 +29,7 @@ func TestInstrumentReportsEveryOperation(t *testing.T) {
 	_ = s.Set(ctx, "k", []byte("v"), time.Minute)
 	_, _, _ = s.Get(ctx, "k")
 	_, _ = s.SetNX(ctx, "l", nil, time.Minute)
+	_, _ = s.CompareAndSet(ctx, "l", nil, nil, time.Minute)
 	_ = s.Delete(ctx, "l")
 	_, err := s.Incr(ctx, "k", time.Minute) // "v" is not a number
 	if !errors.Is(err, state.ErrWrongType) {
@@ -37,7 +38,7 @@ func TestInstrumentReportsEveryOperation(t *testing.T) {
 	_, _ = s.Hit(ctx, "w", time.Now(), time.Minute)
 	_ = s.Ping(ctx)
 	_ = s.Close()
-	want := []string{state.OpSet, state.OpGet, state.OpSetNX, state.OpDelete, state.OpIncr, state.OpHit, state.OpPing}
+	want := []string{state.OpSet, state.OpGet, state.OpSetNX, state.OpCAS, state.OpDelete, state.OpIncr, state.OpHit, state.OpPing}
 	if !slices.Equal(ops, want) {
 		t.Errorf("observed %v, want %v", ops, want)
 	}

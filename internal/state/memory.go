@@ -4,6 +4,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -143,6 +144,33 @@ func (s *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Dur
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.live(key, now) != nil {
+		return false, nil
+	}
+	s.put(key, &entry{kind: kindValue, value: slices.Clone(value), expires: now + int64(ttl)}, now)
+	return true, nil
+}
+
+// CompareAndSet implements Store.
+func (s *Memory) CompareAndSet(_ context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	if err := checkTTL("cas", ttl); err != nil {
+		return false, err
+	}
+	now := s.now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.live(key, now)
+	switch {
+	case e == nil:
+		if old != nil {
+			return false, nil
+		}
+	case e.kind == kindWindow:
+		return false, fmt.Errorf("cas %s: %w", key, ErrWrongType)
+	case old == nil:
+		return false, nil
+	case e.kind == kindCounter && string(old) != strconv.FormatInt(e.n, 10):
+		return false, nil
+	case e.kind == kindValue && !bytes.Equal(old, e.value):
 		return false, nil
 	}
 	s.put(key, &entry{kind: kindValue, value: slices.Clone(value), expires: now + int64(ttl)}, now)

@@ -30,6 +30,12 @@ type Store interface {
 	// reports whether it did: a short lock that lets one replica do work
 	// the others wait for.
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+	// CompareAndSet stores value at key for ttl only if key still holds
+	// old, or holds nothing when old is nil, and reports whether it did.
+	// It lets replicas update one value without losing each other's
+	// changes: read, change, CompareAndSet, and read again when it reports
+	// false. A counter compares as its decimal text, as Get reads it.
+	CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error)
 	// Delete removes key.
 	Delete(ctx context.Context, key string) error
 	// Incr adds 1 to the counter at key and returns the new count. A new

@@ -43,6 +43,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return n
 `)
 
+// casScript sets KEYS[1] to ARGV[3] for ARGV[4] ms only if it holds
+// ARGV[2] (ARGV[1] = "1") or nothing (ARGV[1] = "0"). GET of a sorted set
+// fails with WRONGTYPE, as the other operations do.
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur ~= ARGV[2] then return 0 end
+elseif cur then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1
+`)
+
 // ctx bounds one operation by the store's timeout.
 func (s *Store) ctx(parent context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(parent, s.opTimeout)
@@ -113,6 +127,25 @@ func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 		return false, fail("setnx", err)
 	}
 	return ok, nil
+}
+
+// CompareAndSet implements state.Store with one script run (EVALSHA).
+func (s *Store) CompareAndSet(ctx context.Context, key string, old, value []byte, ttl time.Duration) (bool, error) {
+	ms, err := ttlMillis("cas", ttl)
+	if err != nil {
+		return false, err
+	}
+	held := "0"
+	if old != nil {
+		held = "1"
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := casScript.Run(ctx, s.c, []string{key}, held, old, value, ms).Int64()
+	if err != nil {
+		return false, fail("cas", err)
+	}
+	return n == 1, nil
 }
 
 // Delete implements state.Store.

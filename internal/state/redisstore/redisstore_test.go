@@ -274,6 +274,10 @@ func allOps(s state.Store) []namedOp {
 			_, err := s.SetNX(ctx, "tokenguard:t:l", []byte("v"), time.Minute)
 			return err
 		}},
+		{"CompareAndSet", func(ctx context.Context) error {
+			_, err := s.CompareAndSet(ctx, "tokenguard:t:l", []byte("v"), []byte("w"), time.Minute)
+			return err
+		}},
 		{"Delete", func(ctx context.Context) error { return s.Delete(ctx, "tokenguard:t:l") }},
 		{"Incr", func(ctx context.Context) error { _, err := s.Incr(ctx, "tokenguard:t:n", time.Minute); return err }},
 		{"Hit", func(ctx context.Context) error {

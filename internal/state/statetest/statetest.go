@@ -33,6 +33,8 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"SetOverwritesAndRenewsTTL", testSetOverwrites},
 		{"SetNX", testSetNX},
 		{"SetNXConcurrentOneWinner", testSetNXConcurrent},
+		{"CompareAndSet", testCompareAndSet},
+		{"CompareAndSetConcurrentNoLostUpdate", testCompareAndSetConcurrent},
 		{"Delete", testDelete},
 		{"IncrFixedWindowKeepsTTL", testIncrFixedWindow},
 		{"IncrConcurrentExact", testIncrConcurrent},
@@ -181,6 +183,115 @@ func testSetNXConcurrent(t *testing.T, s state.Store, key func(string) string) {
 	}
 	if got, _ := mustGet(t, s, key("lock")); string(got) != strconv.Itoa(winners[0]) {
 		t.Fatalf("lock holds %q, the winner was %d", got, winners[0])
+	}
+}
+
+func testCompareAndSet(t *testing.T, s state.Store, key func(string) string) {
+	ctx := context.Background()
+	cas := func(old, v string, nothing bool, ttl time.Duration) bool {
+		t.Helper()
+		o := []byte(old)
+		if nothing {
+			o = nil
+		}
+		ok, err := s.CompareAndSet(ctx, key("k"), o, []byte(v), ttl)
+		if err != nil {
+			t.Fatalf("CompareAndSet: %v", err)
+		}
+		return ok
+	}
+	value := func() string {
+		t.Helper()
+		v, _ := mustGet(t, s, key("k"))
+		return string(v)
+	}
+	if cas("x", "a", false, time.Minute) {
+		t.Fatal("CompareAndSet expecting a value set an empty key")
+	}
+	if !cas("", "a", true, time.Minute) {
+		t.Fatal("CompareAndSet expecting nothing refused an empty key")
+	}
+	if cas("", "b", true, time.Minute) {
+		t.Fatal("CompareAndSet expecting nothing overwrote a value")
+	}
+	if cas("b", "c", false, time.Minute) {
+		t.Fatal("CompareAndSet with a stale value overwrote the current one")
+	}
+	if value() != "a" {
+		t.Fatalf("value = %q after refused CompareAndSets, want a", value())
+	}
+	if !cas("a", "b", false, 150*time.Millisecond) || value() != "b" {
+		t.Fatalf("CompareAndSet with the current value: value = %q, want b", value())
+	}
+	time.Sleep(350 * time.Millisecond)
+	if _, ok := mustGet(t, s, key("k")); ok {
+		t.Fatal("CompareAndSet kept no TTL")
+	}
+	if cas("b", "c", false, time.Minute) {
+		t.Fatal("CompareAndSet matched an expired value")
+	}
+	if !cas("", "c", true, time.Minute) {
+		t.Fatal("an expired key is not empty to CompareAndSet")
+	}
+	// A counter compares as its text, as Get reads it.
+	if _, err := s.Incr(ctx, key("n"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.CompareAndSet(ctx, key("n"), []byte("1"), []byte("v"), time.Minute); err != nil || !ok {
+		t.Fatalf("CompareAndSet of a counter by its text = %v, %v", ok, err)
+	}
+	if got, _ := mustGet(t, s, key("n")); string(got) != "v" {
+		t.Fatalf("counter replaced by %q, want v", got)
+	}
+}
+
+// Many writers each add their mark to one value by read, change and
+// CompareAndSet: every mark survives.
+func testCompareAndSetConcurrent(t *testing.T, s state.Store, key func(string) string) {
+	const writers, marks = 8, 10
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for m := range marks {
+				for {
+					old, ok, err := s.Get(ctx, key("k"))
+					if err != nil {
+						errs <- err
+						return
+					}
+					if !ok {
+						old = nil
+					}
+					next := append(slices.Clone(old), []byte(strconv.Itoa(w*marks+m)+",")...)
+					done, err := s.CompareAndSet(ctx, key("k"), old, next, time.Minute)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if done {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	v, _ := mustGet(t, s, key("k"))
+	seen := map[string]bool{}
+	for _, m := range bytes.Split(bytes.TrimSuffix(v, []byte(",")), []byte(",")) {
+		if seen[string(m)] {
+			t.Fatalf("mark %s twice in %q", m, v)
+		}
+		seen[string(m)] = true
+	}
+	if len(seen) != writers*marks {
+		t.Fatalf("%d marks kept of %d: updates were lost", len(seen), writers*marks)
 	}
 }
 
@@ -334,6 +445,9 @@ func testWrongType(t *testing.T, s state.Store, key func(string) string) {
 	if _, err := s.Incr(ctx, key("w"), time.Minute); !errors.Is(err, state.ErrWrongType) {
 		t.Fatalf("Incr of a window: err = %v, want ErrWrongType", err)
 	}
+	if _, err := s.CompareAndSet(ctx, key("w"), nil, []byte("v"), time.Minute); !errors.Is(err, state.ErrWrongType) {
+		t.Fatalf("CompareAndSet of a window: err = %v, want ErrWrongType", err)
+	}
 }
 
 func testTTLPositive(t *testing.T, s state.Store, key func(string) string) {
@@ -341,11 +455,13 @@ func testTTLPositive(t *testing.T, s state.Store, key func(string) string) {
 	_, errNX := s.SetNX(ctx, key("k"), nil, 0)
 	_, errIncr := s.Incr(ctx, key("k"), -time.Second)
 	_, errHit := s.Hit(ctx, key("k"), time.Now(), 0)
+	_, errCAS := s.CompareAndSet(ctx, key("k"), nil, nil, 0)
 	for op, err := range map[string]error{
-		"Set":   s.Set(ctx, key("k"), nil, 0),
-		"SetNX": errNX,
-		"Incr":  errIncr,
-		"Hit":   errHit,
+		"CompareAndSet": errCAS,
+		"Set":           s.Set(ctx, key("k"), nil, 0),
+		"SetNX":         errNX,
+		"Incr":          errIncr,
+		"Hit":           errHit,
 	} {
 		if err == nil || errors.Is(err, state.ErrUnavailable) {
 			t.Errorf("%s without a TTL: err = %v, want a usage error", op, err)
