@@ -63,7 +63,8 @@ type ConfigMapKeyRef struct {
 
 // IPListURL is a list fetched over HTTP(S) and refreshed.
 type IPListURL struct {
-	// url is an http or https URL answering the list in the line format.
+	// url is an http or https URL answering the list in the line format,
+	// or a JSON document such as a cloud provider's published ranges.
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="must be an http or https URL, such as https://check.torproject.org/torbulkexitlist"
 	// +required
@@ -96,7 +97,10 @@ type IPListURL struct {
 
 // IPListSpec lists where the list's addresses and networks come from. The
 // sources are united; set at least one. Each source holds one address,
-// network (CIDR) or range (first-last) per line, with # and ; comments.
+// network (CIDR) or range (first-last) per line, with # and ; comments, or
+// is a JSON document (a cloud provider's ranges: AWS ip-ranges.json,
+// Google cloud.json, Azure service tags) whose every string value that is
+// an address, network or range is an entry.
 // +kubebuilder:validation:XValidation:rule="has(self.entries) || has(self.configMaps) || has(self.url) || has(self.file)",message="set at least one source: entries, configMaps, url or file"
 type IPListSpec struct {
 	// entries are addresses, networks and ranges written in the list.
@@ -118,7 +122,7 @@ type IPListSpec struct {
 	ConfigMaps []ConfigMapKeyRef `json:"configMaps,omitempty"`
 
 	// url is a list every replica fetches and refreshes, such as a FireHOL
-	// netset or the Tor bulk exit list.
+	// netset, the Tor bulk exit list or AWS's ip-ranges.json.
 	// +optional
 	URL *IPListURL `json:"url,omitempty"`
 

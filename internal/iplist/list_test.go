@@ -135,6 +135,14 @@ func TestURLSources(t *testing.T) {
 		t.Fatalf("Tor: %+v", res)
 	}
 
+	// A cloud provider's JSON ranges, as published.
+	aws := newListServer(t, awsRanges)
+	var al iplist.List
+	res = al.Load(ctx, iplist.Spec{URL: &iplist.URLSource{URL: aws.URL + "/ip-ranges.json", Refresh: time.Hour}}, env)
+	if !res.Ready || al.Content().Entries != 3 || !contains(t, &al, "13.34.37.70") || !contains(t, &al, "2600:1f14:fff:f8ff::1") {
+		t.Fatalf("AWS ip-ranges.json: %+v", res)
+	}
+
 	// Not due: no request.
 	clk.Add(30 * time.Minute)
 	res = tl.Load(ctx, iplist.Spec{URL: &iplist.URLSource{URL: tor.URL + "/torbulkexitlist", Refresh: 40 * time.Minute}}, env)
@@ -185,6 +193,8 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 		{"", big, iplist.ReasonTooLarge, "the answer announces"},
 		{"chunked", big, iplist.ReasonTooLarge, "URL " + srv.URL + "/list: larger than the limit of 2048 bytes"},
 		{"", "# nothing today\n", iplist.ReasonFetchFailed, "the answer holds no entries"},
+		{"", awsRanges[:300], iplist.ReasonInvalidEntries, "not a whole JSON document: unexpected EOF"},
+		{"", `{"prefixes": []}`, iplist.ReasonFetchFailed, "the answer holds no entries"},
 	} {
 		srv.set(tc.mode, tc.body)
 		clk.Add(next)

@@ -21,18 +21,26 @@ import (
 	"strings"
 )
 
+// bom is the UTF-8 byte-order mark some editors write first.
+const bom = "\ufeff"
+
 // MaxLineBytes is the longest line a list may have.
 const MaxLineBytes = 4096
 
 // SyntaxError is the first line of a list that is neither an address, a
-// network, a range, a comment nor blank.
+// network, a range, a comment nor blank, or where a JSON list stops being
+// JSON (Line 0 and the byte Offset).
 type SyntaxError struct {
-	Line int
-	Text string
-	Err  string
+	Line   int
+	Text   string
+	Offset int64
+	Err    string
 }
 
 func (e *SyntaxError) Error() string {
+	if e.Line == 0 {
+		return fmt.Sprintf("byte %d: %s", e.Offset, e.Err)
+	}
 	return fmt.Sprintf("line %d: %q: %s", e.Line, e.Text, e.Err)
 }
 
@@ -55,6 +63,10 @@ func (e *TooLargeError) Error() string {
 // IPv4-mapped IPv6 address (::ffff:a.b.c.d) is taken as its IPv4 address,
 // since TokenGuard judges such a client by it.
 //
+// A JSON document (one that starts with { or [) is read by readJSON: every
+// string in it that is an address, network or range is an entry, so cloud
+// providers' range files read as they are published.
+//
 // With limit above 0, a list longer than limit bytes fails with a
 // *TooLargeError as soon as the limit is passed, whatever was read. A bad
 // line fails with a *SyntaxError. Read returns the number of entries
@@ -64,14 +76,21 @@ func Read(r io.Reader, limit int64, add func(netip.Prefix)) (int, error) {
 	if limit <= 0 {
 		lr.left = -1
 	}
-	sc := bufio.NewScanner(lr)
+	br := bufio.NewReaderSize(lr, MaxLineBytes)
+	if isJSON(br) {
+		if b, _ := br.Peek(len(bom)); string(b) == bom {
+			_, _ = br.Discard(len(bom))
+		}
+		return readJSON(br, add)
+	}
+	sc := bufio.NewScanner(br)
 	sc.Buffer(make([]byte, 0, MaxLineBytes), MaxLineBytes)
 	entries, line := 0, 0
 	for sc.Scan() {
 		line++
 		b := sc.Bytes()
 		if line == 1 {
-			b = bytes.TrimPrefix(b, []byte("\ufeff"))
+			b = bytes.TrimPrefix(b, []byte(bom))
 		}
 		n, err := parseLine(b, add)
 		if err != nil && lr.exceeded {
@@ -222,7 +241,7 @@ func lastAddr(p netip.Prefix) netip.Addr {
 }
 
 // limitedReader fails with a *TooLargeError once more than limit bytes
-// were read; left is -1 without a limit.
+// were read, and at every read after that; left is -1 without a limit.
 type limitedReader struct {
 	r        io.Reader
 	left     int64
@@ -233,6 +252,11 @@ type limitedReader struct {
 func (l *limitedReader) Read(p []byte) (int, error) {
 	if l.left < 0 {
 		return l.r.Read(p)
+	}
+	if l.exceeded {
+		// Sticky: a reader in front (bufio's Peek) may have dropped the
+		// first error.
+		return 0, &TooLargeError{Limit: l.limit}
 	}
 	if l.left == 0 {
 		// Allowed exactly limit bytes: one more byte fails.

@@ -74,7 +74,9 @@ func TestReadErrors(t *testing.T) {
 		"zone":            {"fe80::1%eth0\n", `not an address, network or range`},
 		"reversed range":  {"192.0.2.9-192.0.2.1\n", `a range must go from the lower address to the higher`},
 		"mixed range":     {"192.0.2.1-2001:db8::1\n", `a range's ends must both be IPv4 or both IPv6`},
-		"JSON":            {`{"prefixes": ["192.0.2.0/24"]}`, `line 1: "{\"prefixes\": [\"192.0.2.0/24\"]}": one address, network or range per line`},
+		"JSON cut short":  {awsRanges[:len(awsRanges)/2], `not a whole JSON document: unexpected EOF`},
+		"JSON then text":  {`{"prefixes": ["192.0.2.0/24"]} 192.0.2.1`, `not a whole JSON document: more than one JSON value`},
+		"JSON invalid":    {`{"prefixes": ["192.0.2.0/24",]}`, `not a whole JSON document: invalid character ']'`},
 		"line too long":   {strings.Repeat("1", iplist.MaxLineBytes+1) + "\n", `line 1: "": longer than 4096 bytes`},
 		"exit line alone": {"ExitAddress nonsense 2026-11-27\n", `not an address, network or range`},
 	} {
@@ -85,6 +87,64 @@ func TestReadErrors(t *testing.T) {
 				t.Errorf("error %v, want a SyntaxError with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Cloud providers publish their ranges as JSON: AWS ip-ranges.json, Google
+// cloud.json, Azure service tags, Oracle, GitHub meta (shortened here, as
+// published). Every string value that is an address, network or range is
+// an entry; keys, regions, service names and dates are not.
+const awsRanges = `{
+  "syncToken": "1732690000",
+  "createDate": "2026-11-27-06-13-04",
+  "prefixes": [
+    {"ip_prefix": "3.5.140.0/22", "region": "ap-northeast-2", "service": "AMAZON", "network_border_group": "ap-northeast-2"},
+    {"ip_prefix": "13.34.37.64/27", "region": "ap-southeast-4", "service": "EC2", "network_border_group": "ap-southeast-4"}
+  ],
+  "ipv6_prefixes": [
+    {"ipv6_prefix": "2600:1f14:fff:f800::/56", "region": "us-west-2", "service": "ROUTE53_HEALTHCHECKS", "network_border_group": "us-west-2"}
+  ]
+}`
+
+func TestReadJSON(t *testing.T) {
+	for name, tc := range map[string]struct {
+		text    string
+		want    []string
+		entries int
+	}{
+		"AWS": {awsRanges, []string{"3.5.140.0/22", "13.34.37.64/27", "2600:1f14:fff:f800::/56"}, 3},
+		"Google": {"\ufeff\n  " + `{"syncToken": "1732690000", "creationTime": "2026-11-27T10:00:00.000000",
+  "prefixes": [{"ipv4Prefix": "34.1.208.0/20", "service": "Google Cloud", "scope": "africa-south1"},
+               {"ipv6Prefix": "2600:1900:8000::/44", "service": "Google Cloud", "scope": "us-east4"}]}`,
+			[]string{"34.1.208.0/20", "2600:1900:8000::/44"}, 2},
+		"Azure": {`{"changeNumber": 312, "cloud": "Public", "values": [{"name": "AzureCloud.westeurope", "id": "AzureCloud.westeurope",
+  "properties": {"changeNumber": 40, "region": "westeurope", "regionId": 18, "platform": "Azure", "systemService": "",
+  "addressPrefixes": ["4.175.0.0/16", "2603:1020:200::/46"], "networkFeatures": ["API", "NSG"]}}]}`,
+			[]string{"4.175.0.0/16", "2603:1020:200::/46"}, 2},
+		"Oracle": {`{"last_updated_timestamp": "2026-11-26T21:01:17.133355", "regions": [{"region": "us-phoenix-1",
+  "cidrs": [{"cidr": "129.146.0.0/21", "tags": ["OCI"]}, {"cidr": "134.70.8.0/21", "tags": ["OBJECT_STORAGE"]}]}]}`,
+			[]string{"129.146.0.0/21", "134.70.8.0/21"}, 2},
+		"GitHub meta, addresses and a key that looks like one": {`{"verifiable_password_authentication": false,
+  "hooks": ["192.30.252.0/22", "2a0a:a440::/29"], "web": ["140.82.112.3", "::ffff:192.0.2.7"],
+  "192.0.2.99": "a key, not an entry", "ranges": ["198.51.100.0-198.51.100.3"], "n": [1, 2.5, null, true]}`,
+			[]string{"192.30.252.0/22", "2a0a:a440::/29", "140.82.112.3/32", "192.0.2.7/32", "198.51.100.0/30"}, 5},
+		"array of strings": {`["192.0.2.1", "not an address", "10.0.0.1/8"]`, []string{"192.0.2.1/32", "10.0.0.0/8"}, 2},
+		"no entries":       {`{"prefixes": []}`, nil, 0},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, n, err := read(t, tc.text, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) || n != tc.entries {
+				t.Errorf("got %v (%d entries), want %v (%d)", got, n, tc.want, tc.entries)
+			}
+		})
+	}
+	// The size limit holds for JSON too.
+	var tl *iplist.TooLargeError
+	if _, _, err := read(t, awsRanges, 100); !errors.As(err, &tl) {
+		t.Errorf("JSON over the limit: %v", err)
 	}
 }
 
@@ -190,4 +250,29 @@ func BenchmarkRead100k(b *testing.B) {
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(set.Len()), "heap-B/network")
 	runtime.KeepAlive(set)
+}
+
+// BenchmarkReadJSON reads a 10,000-prefix file shaped like AWS's
+// ip-ranges.json (about 1.5 MB, as published), beside BenchmarkRead100k's
+// line format.
+func BenchmarkReadJSON(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(`{"syncToken": "1732690000", "createDate": "2026-11-27-06-13-04", "prefixes": [`)
+	for i := range 10000 {
+		if i > 0 {
+			sb.WriteString(",\n")
+		}
+		fmt.Fprintf(&sb, `{"ip_prefix": "10.%d.%d.0/24", "region": "us-east-1", "service": "EC2", "network_border_group": "us-east-1"}`, i>>8&255, i&255)
+	}
+	sb.WriteString(`], "ipv6_prefixes": []}`)
+	text := sb.String()
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var nb policy.NetSetBuilder
+		if n, err := iplist.Read(strings.NewReader(text), 0, nb.Add); err != nil || n != 10000 {
+			b.Fatal(n, err)
+		}
+		nb.Build()
+	}
 }
