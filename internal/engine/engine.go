@@ -270,11 +270,13 @@ type callState struct {
 	userID   string
 	userDone bool
 	hist     *history
-	histRaw  []byte   // the stored history as read, nil when there was none
-	stored   *history // histRaw decoded; hist differs for a retry
-	histErr  error
-	histDone bool
-	observe  *observation
+	histRaw  []byte // the stored history as read, nil when there was none
+	// prefetched says histRaw and histErr were read in the velocity batch.
+	prefetched bool
+	stored     *history // histRaw decoded; hist differs for a retry
+	histErr    error
+	histDone   bool
+	observe    *observation
 }
 
 // Decide evaluates every policy that matches the call, in snapshot order

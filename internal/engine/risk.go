@@ -82,8 +82,15 @@ func apply(r *PolicyResult, a policy.SignalAction, c policy.Cause) bool {
 
 // velocity counts the call against each of the policy's limits, and
 // reports whether one denied it. ip is invalid when the call has no
-// address: limits by address are then skipped.
+// address: limits by address are then skipped. The hits, and the read of
+// the user's history when the policy judges it (see userHistory), go to
+// the store in one batch: one round trip to Redis however many there are.
+// Every applicable limit counts the call, also when an earlier one denies
+// it; the first limit that denies, in the policy's order, decides.
 func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *PolicyResult, ip netip.Addr) bool {
+	var b state.Batch
+	var limitBuf [4]int // batch index of each limit's hit, -1 when skipped
+	hits := limitBuf[:0]
 	for i := range p.Velocity {
 		v := &p.Velocity[i]
 		var parts [3]string
@@ -91,12 +98,14 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 		switch v.By {
 		case policy.ByClientAddress:
 			if !ip.IsValid() {
+				hits = append(hits, -1)
 				continue
 			}
 			parts[1] = ip.String()
 		case policy.ByUser, policy.ByUserAddress:
 			u := st.user()
 			if u == "" || (v.By == policy.ByUserAddress && !ip.IsValid()) {
+				hits = append(hits, -1)
 				continue
 			}
 			parts[0] = u
@@ -104,30 +113,51 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 				parts[1] = ip.String()
 			}
 		}
-		if e.State == nil {
-			if storeFailure(d, p, r, "velocity", errNoState) {
-				return true
-			}
-			continue
-		}
-		key := state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1]))
 		// Every call counts, a call the platform retries (after a
 		// timeout) too: its requestId can come from a header the client
 		// sets (a correlation id), so it cannot tell a retry from a replay.
-		n, err := e.State.Hit(st.ctx, key, st.call.Now, v.Window)
-		if err != nil {
-			if storeFailure(d, p, r, "velocity", err) {
-				return true
-			}
-			continue
-		}
-		if n > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
-			r.Rule = v.Name
-			return true
+		hits = append(hits, b.Hit(state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1])), st.call.Now, v.Window))
+	}
+	histAt := -1
+	if p.History != nil && ip.IsValid() && !st.histDone && st.user() != "" {
+		histAt = b.Get(historyKey(st.user()))
+	}
+	if b.Len() == 0 {
+		return false
+	}
+	if e.State == nil {
+		b.Fail(errNoState)
+	} else {
+		e.State.Do(st.ctx, &b)
+	}
+	if histAt >= 0 {
+		o := b.Op(histAt)
+		st.prefetched, st.histRaw, st.histErr = true, o.Value, o.Err
+		if !o.Found {
+			st.histRaw = nil
 		}
 	}
-	return false
+	denied := false
+	for i, at := range hits {
+		if at < 0 || denied {
+			continue
+		}
+		v := &p.Velocity[i]
+		o := b.Op(at)
+		if o.Err != nil {
+			denied = storeFailure(d, p, r, "velocity", o.Err)
+			continue
+		}
+		if o.Count > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
+			r.Rule = v.Name
+			denied = true
+		}
+	}
+	return denied
 }
+
+// historyKey is the store key of a user's history.
+func historyKey(user string) string { return state.Key("history", hashed(user)) }
 
 // history is what is remembered of a user: when each country was last
 // seen, and the last location, to 0.1 degree.
@@ -247,14 +277,20 @@ func (st *callState) history(s state.Store, user, country string, lat, lon float
 		return st.hist, st.histErr
 	}
 	st.histDone = true
-	if s == nil {
-		st.histErr = errNoState
-		return nil, st.histErr
+	var b []byte
+	var ok bool
+	var err error
+	switch {
+	case st.prefetched: // read with the velocity hits
+		b, ok, err = st.histRaw, st.histRaw != nil, st.histErr
+	case s == nil:
+		err = errNoState
+	default:
+		b, ok, err = s.Get(st.ctx, historyKey(user))
 	}
-	b, ok, err := s.Get(st.ctx, state.Key("history", hashed(user)))
 	switch {
 	case err != nil:
-		st.histErr = err
+		st.histRaw, st.histErr = nil, err
 	case ok:
 		st.histRaw = b
 		var h history
@@ -286,7 +322,7 @@ func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 	if o == nil || e.State == nil {
 		return
 	}
-	key := state.Key("history", hashed(o.key))
+	key := historyKey(o.key)
 	cur, raw := st.stored, st.histRaw
 	for range historyAttempts {
 		b, _ := json.Marshal(observed(st, cur, o))

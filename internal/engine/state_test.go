@@ -72,21 +72,17 @@ denial: {descriptions: {velocity: "Slow down."}}
 	if !d.Deny || d.Denial.Cause != policy.CauseVelocity || d.Denial.Description != "Slow down." || d.Policies[0].Rule != "per-user" {
 		t.Fatalf("4th call: deny %v %+v %+v", d.Deny, d.Denial, d.Policies)
 	}
-	// Another user from the same address: its own count, but the 6th call
-	// from the address is shortened and says why in the token.
+	// Another user from the same address: its own count. Every limit
+	// counted the 4th call, which the per-user limit denied: this is the
+	// 5th call the address limit counts.
 	other := func(c *engine.Call) { c.User = &engine.User{ID: "u2"} }
 	d = decide(userCall(colombo, at(base, 5*time.Second), other))
 	if d.Deny || d.ExpiresIn != 0 {
 		t.Fatalf("5th call from the address: %+v", d)
 	}
-	// The per-user limit denied the 4th call before the address limit saw
-	// it: this is the 5th call the address limit counts.
-	d = decide(userCall(colombo, at(base, 6*time.Second), other))
-	if d.Deny || d.ExpiresIn != 0 {
-		t.Fatalf("5th counted call from the address: %+v", d)
-	}
-	// An application token has no user: only the address limit counts.
-	d = decide(appCall(colombo, at(base, 7*time.Second)))
+	// An application token has no user: only the address limit counts, and
+	// its 6th call is shortened and says why in the token.
+	d = decide(appCall(colombo, at(base, 6*time.Second)))
 	if d.Deny || d.ExpiresIn != 300 || claimsOf(d) != `risk_reasons=["velocity"]` {
 		t.Fatalf("application token, 6th from the address: expires %d claims %s", d.ExpiresIn, claimsOf(d))
 	}
@@ -179,6 +175,7 @@ func (failing) Get(context.Context, string) ([]byte, bool, error) {
 func (failing) Set(context.Context, string, []byte, time.Duration) error {
 	return state.ErrUnavailable
 }
+func (f failing) Do(ctx context.Context, b *state.Batch) { state.DoEach(ctx, f, b) }
 func (failing) CompareAndSet(context.Context, string, []byte, []byte, time.Duration) (bool, error) {
 	return false, state.ErrUnavailable
 }
@@ -192,11 +189,22 @@ type interleaving struct {
 
 func (s *interleaving) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	v, ok, err := s.Store.Get(ctx, key)
+	s.read(key)
+	return v, ok, err
+}
+
+func (s *interleaving) Do(ctx context.Context, b *state.Batch) {
+	s.Store.Do(ctx, b)
+	for i := range b.Len() {
+		s.read(b.Op(i).Key())
+	}
+}
+
+func (s *interleaving) read(key string) {
 	if f := s.between; f != nil && strings.HasPrefix(key, state.Key("history")) {
 		s.between = nil
 		f()
 	}
-	return v, ok, err
 }
 
 // Two calls for one user that read the history at the same time both add
@@ -300,5 +308,40 @@ userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 	// r2 replayed a minute later is a new call: DE is known now.
 	if d := decide(berlin, "r2", 2*time.Hour); d.Deny || d.ExpiresIn != 0 {
 		t.Fatalf("replay an hour later: %+v", d)
+	}
+}
+
+// A call with several velocity limits and user history costs the store two
+// operations: the hits and the history read in one batch (one round trip
+// to Redis), then the history write.
+func TestStateRoundTrips(t *testing.T) {
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	clock := base
+	e := stateEngine(t, &clock)
+	var ops []string
+	e.State = state.Instrument(e.State, func(op string, _ time.Duration, err error) {
+		if err != nil {
+			t.Errorf("%s: %v", op, err)
+		}
+		ops = append(ops, op)
+	})
+	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `
+velocity:
+- {name: per-user, by: User, windowSeconds: 60, limit: 3, action: Deny}
+- {name: per-address, by: ClientAddress, windowSeconds: 60, limit: 5, action: Deny}
+- {name: per-client, by: Client, windowSeconds: 60, limit: 100, action: Deny}
+userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
+`, secrets)})
+	for i, want := range [][]string{
+		{state.OpBatch, state.OpCAS}, // the first token: the baseline is written
+		{state.OpBatch, state.OpCAS},
+		{state.OpBatch, state.OpCAS},
+		{state.OpBatch}, // the 4th call is denied: nothing is remembered
+	} {
+		ops = nil
+		d := e.Decide(context.Background(), snap, userCall(colombo, at(base, time.Duration(i)*time.Second)))
+		if fmt.Sprint(ops) != fmt.Sprint(want) || d.Deny != (i == 3) {
+			t.Errorf("call %d: operations %v, want %v; deny %v", i+1, ops, want, d.Deny)
+		}
 	}
 }

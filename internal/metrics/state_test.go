@@ -28,6 +28,7 @@ func TestStateMetrics(t *testing.T) {
 tokenguard_state_fallbacks_total{use="score-cache"} 1
 # HELP tokenguard_state_operation_errors_total Shared-state operations that failed (store down, timed out, or refused), by operation.
 # TYPE tokenguard_state_operation_errors_total counter
+tokenguard_state_operation_errors_total{op="batch"} 0
 tokenguard_state_operation_errors_total{op="cas"} 0
 tokenguard_state_operation_errors_total{op="delete"} 0
 tokenguard_state_operation_errors_total{op="get"} 0

@@ -17,12 +17,13 @@ const (
 	OpDelete = "delete"
 	OpIncr   = "incr"
 	OpHit    = "hit"
+	OpBatch  = "batch"
 	OpPing   = "ping"
 )
 
 // Ops lists every operation name, for metrics that create their series
 // up front.
-var Ops = []string{OpGet, OpSet, OpSetNX, OpCAS, OpDelete, OpIncr, OpHit, OpPing}
+var Ops = []string{OpGet, OpSet, OpSetNX, OpCAS, OpDelete, OpIncr, OpHit, OpBatch, OpPing}
 
 // Observer is told of every operation: its name (an Op constant), how
 // long it took and its error (nil on success). It runs on the caller's
@@ -90,6 +91,20 @@ func (i *instrumented) Hit(ctx context.Context, key string, now time.Time, windo
 	n, err := i.s.Hit(ctx, key, now, window)
 	i.observe(OpHit, time.Since(start), err)
 	return n, err
+}
+
+// Do is observed as one operation, failed when any of the batch's
+// operations failed.
+func (i *instrumented) Do(ctx context.Context, b *Batch) {
+	start := time.Now()
+	i.s.Do(ctx, b)
+	var err error
+	for j := range b.ops {
+		if err = b.ops[j].Err; err != nil {
+			break
+		}
+	}
+	i.observe(OpBatch, time.Since(start), err)
 }
 
 func (i *instrumented) Ping(ctx context.Context) error {

@@ -36,9 +36,12 @@ func TestInstrumentReportsEveryOperation(t *testing.T) {
 		t.Fatalf("Incr: %v", err)
 	}
 	_, _ = s.Hit(ctx, "w", time.Now(), time.Minute)
+	var b state.Batch
+	b.Hit("w", time.Now(), time.Minute)
+	s.Do(ctx, &b)
 	_ = s.Ping(ctx)
 	_ = s.Close()
-	want := []string{state.OpSet, state.OpGet, state.OpSetNX, state.OpCAS, state.OpDelete, state.OpIncr, state.OpHit, state.OpPing}
+	want := []string{state.OpSet, state.OpGet, state.OpSetNX, state.OpCAS, state.OpDelete, state.OpIncr, state.OpHit, state.OpBatch, state.OpPing}
 	if !slices.Equal(ops, want) {
 		t.Errorf("observed %v, want %v", ops, want)
 	}

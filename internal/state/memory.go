@@ -214,6 +214,10 @@ func (s *Memory) Incr(_ context.Context, key string, ttl time.Duration) (int64, 
 	return e.n, nil
 }
 
+// Do implements Store, one operation after the other: in memory there is
+// no round trip to save.
+func (s *Memory) Do(ctx context.Context, b *Batch) { DoEach(ctx, s, b) }
+
 // Hit implements Store. Each call is one event even when two carry the
 // same time.
 func (s *Memory) Hit(_ context.Context, key string, now time.Time, window time.Duration) (int64, error) {

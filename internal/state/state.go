@@ -49,6 +49,9 @@ type Store interface {
 	// different count. The key expires window after the last hit. An event
 	// a client with a clock ahead recorded "after" now is counted too.
 	Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error)
+	// Do runs the batch's operations, in one round trip where the store
+	// can; each gets its own result or error (see Batch).
+	Do(ctx context.Context, b *Batch)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 	// Close releases connections.

@@ -176,21 +176,84 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 // Hit implements state.Store with one script run (EVALSHA). Times have
 // microsecond precision.
 func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error) {
-	ms, err := ttlMillis("hit", window)
+	args, err := s.hitArgs(now, window)
 	if err != nil {
 		return 0, err
 	}
-	at := now.UnixMicro()
-	score := strconv.FormatInt(at, 10)
-	member := score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := hitScript.Run(ctx, s.c, []string{key},
-		score, strconv.FormatInt(at-window.Microseconds(), 10), member, ms).Int64()
+	n, err := hitScript.Run(ctx, s.c, []string{key}, args...).Int64()
 	if err != nil {
 		return 0, fail("hit", err)
 	}
 	return n, nil
+}
+
+// hitArgs are hitScript's arguments for an event at now in a window.
+func (s *Store) hitArgs(now time.Time, window time.Duration) ([]any, error) {
+	ms, err := ttlMillis("hit", window)
+	if err != nil {
+		return nil, err
+	}
+	at := now.UnixMicro()
+	score := strconv.FormatInt(at, 10)
+	member := score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
+	return []any{score, strconv.FormatInt(at-window.Microseconds(), 10), member, ms}, nil
+}
+
+// Do implements state.Store with one pipeline: one round trip for the
+// whole batch, bounded by one operation's timeout. Hits run as EVALSHA;
+// when the server has lost the script (a restart, SCRIPT FLUSH) those hits
+// did not run, and are sent again one by one, which loads it.
+func (s *Store) Do(ctx context.Context, b *state.Batch) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var cmdBuf [4]redis.Cmder
+	cmds := cmdBuf[:0]
+	pipe := s.c.Pipeline()
+	for i := range b.Len() {
+		o := b.Op(i)
+		if !o.IsHit() {
+			cmds = append(cmds, pipe.Get(ctx, o.Key()))
+			continue
+		}
+		args, err := s.hitArgs(o.HitArgs())
+		if err != nil {
+			o.Err = err
+			cmds = append(cmds, nil)
+			continue
+		}
+		cmds = append(cmds, hitScript.EvalSha(ctx, pipe, []string{o.Key()}, args...))
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is read below
+	for i, c := range cmds {
+		o := b.Op(i)
+		switch c := c.(type) {
+		case nil:
+		case *redis.StringCmd:
+			v, err := c.Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+			case err != nil:
+				o.Err = fail("get", err)
+			default:
+				o.Value, o.Found = v, true
+			}
+		case *redis.Cmd:
+			n, err := c.Int64()
+			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				now, window := o.HitArgs()
+				n, err = s.Hit(ctx, o.Key(), now, window)
+				o.Count, o.Err = n, err
+				continue
+			}
+			if err != nil {
+				o.Err = fail("hit", err)
+				continue
+			}
+			o.Count = n
+		}
+	}
 }
 
 // Ping implements state.Store.

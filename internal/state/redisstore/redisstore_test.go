@@ -119,6 +119,31 @@ func TestDownFailsFastAndRecovers(t *testing.T) {
 	}
 }
 
+// A server that lost the sliding-window script (restarted, SCRIPT FLUSH)
+// still counts every hit of a batch exactly once.
+func TestBatchAfterScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, redisstore.Options{URL: srv.URL()})
+	ctx := context.Background()
+	if _, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := redisstore.DoForTest(ctx, s, "SCRIPT", "FLUSH"); err != nil {
+		t.Fatal(err)
+	}
+	var b state.Batch
+	b.Hit("tokenguard:t:w", time.Now(), time.Minute)
+	b.Get("tokenguard:t:missing")
+	b.Hit("tokenguard:t:w", time.Now(), time.Minute)
+	s.Do(ctx, &b)
+	if b.Op(0).Err != nil || b.Op(2).Err != nil || b.Op(0).Count+b.Op(2).Count != 5 {
+		t.Fatalf("hits after SCRIPT FLUSH: %d %v, %d %v; want 2 and 3", b.Op(0).Count, b.Op(0).Err, b.Op(2).Count, b.Op(2).Err)
+	}
+	if n, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute); err != nil || n != 4 {
+		t.Fatalf("next hit = %d, %v; want 4: each hit of the batch counted once", n, err)
+	}
+}
+
 // TestHungServerTimesOut freezes the server: connections stay open but
 // nothing answers, and each operation gives up at the operation timeout.
 func TestHungServerTimesOut(t *testing.T) {
@@ -283,6 +308,13 @@ func allOps(s state.Store) []namedOp {
 		{"Hit", func(ctx context.Context) error {
 			_, err := s.Hit(ctx, "tokenguard:t:w", time.Now(), time.Minute)
 			return err
+		}},
+		{"Do", func(ctx context.Context) error {
+			var b state.Batch
+			b.Get("tokenguard:t:k")
+			b.Hit("tokenguard:t:w-batch", time.Now(), time.Minute)
+			s.Do(ctx, &b)
+			return errors.Join(b.Op(0).Err, b.Op(1).Err)
 		}},
 		{"Ping", s.Ping},
 	}

@@ -42,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"HitConcurrentExact", testHitConcurrent},
 		{"HitWindowSlides", testHitSlides},
 		{"HitKeyExpires", testHitExpires},
+		{"BatchResultsAsSingleOperations", testBatch},
+		{"BatchHitsConcurrentExact", testBatchConcurrent},
 		{"WrongType", testWrongType},
 		{"TTLMustBePositive", testTTLPositive},
 		{"Ping", func(t *testing.T, s state.Store, _ func(string) string) {
@@ -425,6 +427,61 @@ func testHitExpires(t *testing.T, s state.Store, key func(string) string) {
 	if n, err := s.Incr(ctx, key("w"), time.Minute); err != nil || n != 1 {
 		t.Fatalf("Incr on an expired window's key = %d, %v; want 1", n, err)
 	}
+}
+
+func testBatch(t *testing.T, s state.Store, key func(string) string) {
+	ctx := context.Background()
+	now := time.Now()
+	mustSet(t, s, key("v"), []byte("value"), time.Minute)
+	if _, err := s.Hit(ctx, key("w"), now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var b state.Batch
+	get := b.Get(key("v"))
+	missing := b.Get(key("missing"))
+	hit1 := b.Hit(key("w"), now, time.Minute)
+	hit2 := b.Hit(key("w"), now, time.Minute)
+	other := b.Hit(key("w2"), now, time.Minute)
+	getWindow := b.Get(key("w"))
+	hitValue := b.Hit(key("v"), now, time.Minute)
+	noWindow := b.Hit(key("w3"), now, 0)
+	s.Do(ctx, &b)
+	if o := b.Op(get); o.Err != nil || !o.Found || string(o.Value) != "value" {
+		t.Errorf("Get: %q %v %v", o.Value, o.Found, o.Err)
+	}
+	if o := b.Op(missing); o.Err != nil || o.Found {
+		t.Errorf("Get of a missing key: found %v, %v", o.Found, o.Err)
+	}
+	// In order, after the single Hit before the batch.
+	if o1, o2 := b.Op(hit1), b.Op(hit2); o1.Err != nil || o2.Err != nil || o1.Count != 2 || o2.Count != 3 {
+		t.Errorf("Hits: %d %v, %d %v; want 2 and 3", o1.Count, o1.Err, o2.Count, o2.Err)
+	}
+	if o := b.Op(other); o.Err != nil || o.Count != 1 {
+		t.Errorf("Hit of another window: %d %v", o.Count, o.Err)
+	}
+	if o := b.Op(getWindow); !errors.Is(o.Err, state.ErrWrongType) {
+		t.Errorf("Get of a window in a batch: %v, want ErrWrongType", o.Err)
+	}
+	if o := b.Op(hitValue); !errors.Is(o.Err, state.ErrWrongType) {
+		t.Errorf("Hit of a value in a batch: %v, want ErrWrongType", o.Err)
+	}
+	if o := b.Op(noWindow); o.Err == nil || errors.Is(o.Err, state.ErrUnavailable) {
+		t.Errorf("Hit without a window in a batch: %v, want a usage error", o.Err)
+	}
+	if n, err := s.Hit(ctx, key("w"), now, time.Minute); err != nil || n != 4 {
+		t.Errorf("Hit after the batch = %d, %v; want 4", n, err)
+	}
+}
+
+func testBatchConcurrent(t *testing.T, s state.Store, key func(string) string) {
+	counts := concurrently(t, 10, 20, func() (int64, error) {
+		var b state.Batch
+		i := b.Hit(key("w"), time.Now(), time.Minute)
+		b.Get(key("other"))
+		s.Do(context.Background(), &b)
+		return b.Op(i).Count, b.Op(i).Err
+	})
+	checkExact(t, counts, 200)
 }
 
 func testWrongType(t *testing.T, s state.Store, key func(string) string) {
