@@ -50,15 +50,17 @@ func (m *IPLists) ObserveIPList(namespace, name string, entries int, ready bool,
 	if m == nil {
 		return
 	}
+	// The ready gauge changes last: whoever sees it change finds the
+	// failure counted and the other series current.
 	m.entries.WithLabelValues(namespace, name).Set(float64(entries))
+	if !lastSuccess.IsZero() {
+		m.lastSuccess.WithLabelValues(namespace, name).Set(float64(lastSuccess.Unix()))
+	}
 	if ready {
 		m.ready.WithLabelValues(namespace, name).Set(1)
 	} else {
-		m.ready.WithLabelValues(namespace, name).Set(0)
 		m.failures.WithLabelValues(namespace, name, reason).Inc()
-	}
-	if !lastSuccess.IsZero() {
-		m.lastSuccess.WithLabelValues(namespace, name).Set(float64(lastSuccess.Unix()))
+		m.ready.WithLabelValues(namespace, name).Set(0)
 	}
 }
 

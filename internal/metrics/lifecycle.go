@@ -49,15 +49,17 @@ func NewLifecycle(reg prometheus.Registerer) *Lifecycle {
 	return l
 }
 
-// SetStale records whether the snapshot is stale and since when.
+// SetStale records whether the snapshot is stale and since when. The
+// flag is set last and cleared first, so that whoever sees it set finds
+// the time beside it.
 func (l *Lifecycle) SetStale(stale bool, since time.Time) {
 	if !stale {
 		l.Stale.Set(0)
 		l.StaleSince.Set(0)
 		return
 	}
-	l.Stale.Set(1)
 	l.StaleSince.Set(float64(since.UnixNano()) / 1e9)
+	l.Stale.Set(1)
 }
 
 // SetLeader records whether this replica leads.
