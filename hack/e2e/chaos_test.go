@@ -6,7 +6,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -51,7 +50,7 @@ spec:
 // proc is the tokenguard binary running.
 type proc struct {
 	cmd    *exec.Cmd
-	logs   *bytes.Buffer
+	logs   *syncBuffer
 	exited chan error
 	action string
 	probes string
@@ -60,7 +59,7 @@ type proc struct {
 func startBinary(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	bin := filepath.Join(tu.RepoRoot(), "bin", "tokenguard")
-	p := &proc{logs: &bytes.Buffer{}, exited: make(chan error, 1), action: freePort(t), probes: freePort(t)}
+	p := &proc{logs: &syncBuffer{}, exited: make(chan error, 1), action: freePort(t), probes: freePort(t)}
 	p.cmd = exec.Command(bin, append([]string{"--action-bind-address=" + p.action, "--health-probe-bind-address=" + p.probes,
 		"--metrics-bind-address=0", "--abuseipdb-disabled"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
@@ -126,8 +125,10 @@ func TestChaosStandalone(t *testing.T) {
 	p := startBinary(t, nil, args...)
 	waitReady(t, p.probes, 30*time.Second)
 
-	// A policy file rewritten in place by a writer that pauses mid-write for
-	// one second: the partial file (without the blocks) is never served.
+	// A policy file rewritten in place by a writer that pauses mid-write
+	// for half a second (five reload checks see the partial file; a second
+	// of margin to the settle time for a loaded machine): the partial file
+	// (without the blocks) is never served.
 	g := startLoad(t, loadSpec{URL: p.url(), Rate: 200})
 	time.Sleep(300 * time.Millisecond)
 	for range 3 {
@@ -136,7 +137,7 @@ func TestChaosStandalone(t *testing.T) {
 		half := strings.Index(chaosPolicy, "  geo:")
 		_, err = fh.WriteString(chaosPolicy[:half])
 		must(t, err)
-		time.Sleep(time.Second)
+		time.Sleep(500 * time.Millisecond)
 		_, err = fh.WriteString(chaosPolicy[half:])
 		must(t, err)
 		must(t, fh.Close())

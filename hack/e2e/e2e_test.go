@@ -176,11 +176,16 @@ func TestEndToEnd(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	// 5. The seed requests.
-	if code, body := call("175.45.176.0", "e2e-secret"); code != 200 ||
-		body != `{"actionStatus":"FAILED","failureReason":"access_denied","failureDescription":"Access token issuance is blocked from your region (KP)."}` {
-		t.Errorf("KP: %d %s", code, body)
-	}
+	// 5. The seed requests. Ready is written by the status controller;
+	// every replica's snapshot follows on its own, so the first answer is
+	// awaited.
+	tu.Eventually(t, 10*time.Second, "the policy served", func() error {
+		if code, body := call("175.45.176.0", "e2e-secret"); code != 200 ||
+			body != `{"actionStatus":"FAILED","failureReason":"access_denied","failureDescription":"Access token issuance is blocked from your region (KP)."}` {
+			return fmt.Errorf("KP: %d %s", code, body)
+		}
+		return nil
+	})
 	if code, body := call("103.159.198.178", "e2e-secret"); code != 200 || !strings.Contains(body, "high IP risk") {
 		t.Errorf("high risk: %d %s", code, body)
 	}

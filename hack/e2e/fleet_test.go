@@ -68,12 +68,15 @@ func fleetArgs(t *testing.T, policies string, extra ...string) []string {
 
 // startFleet starts n replicas with the same args, with AbuseIPDB on (the
 // later --abuseipdb-disabled=false wins over startBinary's flag) and, when
-// redisURL is set, sharing state through it; it returns them ready.
+// redisURL is set, sharing state through it; it returns them ready. Store
+// operations may take 500 ms unless args say otherwise: the exact fleet
+// counts must not take a pause of a loaded machine for an outage
+// (TestFleetRedisDown keeps the default 50 ms).
 func startFleet(t *testing.T, n int, redisURL string, args ...string) []*proc {
 	t.Helper()
 	args = append([]string{"--abuseipdb-disabled=false"}, args...)
 	if redisURL != "" {
-		args = append(args, "--redis-url="+redisURL)
+		args = append([]string{"--redis-timeout=500ms"}, append(args, "--redis-url="+redisURL)...)
 	}
 	ps := make([]*proc, n)
 	for i := range ps {
@@ -641,7 +644,7 @@ func TestFleetRedisDown(t *testing.T) {
 	const maxLatency, maxRecovery = 250 * time.Millisecond, 3 * time.Second
 	redis := redistest.Start(t)
 	fake := abuseipdbtest.New(t, fleetKey, nil)
-	ps := startFleet(t, 2, redis.URL(), fleetArgs(t, outagePolicies, "--abuseipdb-url="+fake.URL())...)
+	ps := startFleet(t, 2, redis.URL(), fleetArgs(t, outagePolicies, "--abuseipdb-url="+fake.URL(), "--redis-timeout=50ms")...)
 
 	for run, o := range []struct {
 		name          string

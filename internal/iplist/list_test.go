@@ -171,7 +171,10 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 	srv := newListServer(t, fireHOL(3))
 	clk := testclock.New(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
 	env := iplist.Env{Now: clk.Now}
-	spec := iplist.Spec{URL: &iplist.URLSource{URL: srv.URL + "/list", Refresh: time.Hour, MaxBytes: 2048, Timeout: 300 * time.Millisecond}}
+	// A fetch may take 5 s, except for the cases that test the timeout: a
+	// slow machine must not turn a 404 into a timeout.
+	spec := iplist.Spec{URL: &iplist.URLSource{URL: srv.URL + "/list", Refresh: time.Hour, MaxBytes: 2048, Timeout: 5 * time.Second}}
+	timingOut := iplist.Spec{URL: &iplist.URLSource{URL: srv.URL + "/list", Refresh: time.Hour, MaxBytes: 2048, Timeout: 300 * time.Millisecond}}
 	var l iplist.List
 	ctx := context.Background()
 	if res := l.Load(ctx, spec, env); !res.Ready {
@@ -199,7 +202,11 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 		srv.set(tc.mode, tc.body)
 		clk.Add(next)
 		fetches := srv.fetches.Load()
-		res := l.Load(ctx, spec, env)
+		sp := spec
+		if tc.mode == "hang" || tc.mode == "slow-body" {
+			sp = timingOut
+		}
+		res := l.Load(ctx, sp, env)
 		if srv.fetches.Load() != fetches+1 {
 			t.Errorf("%s %s: not fetched", tc.mode, tc.reason)
 		}

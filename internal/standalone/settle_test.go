@@ -69,9 +69,18 @@ func compile(t *testing.T, content string) *policy.Snapshot {
 // writeSlowly writes chunks to path in place (no temporary file), pausing
 // between them, as an editor or a careless script might.
 func writeSlowly(t *testing.T, path string, chunks []string) <-chan struct{} {
-	done := make(chan struct{})
+	_, done := writeSlowlyStarted(t, path, chunks)
+	return done
+}
+
+// writeSlowlyStarted is writeSlowly that also says when the first chunk
+// is on disk.
+func writeSlowlyStarted(t *testing.T, path string, chunks []string) (started, done <-chan struct{}) {
+	first, finished := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(finished)
+		once := sync.OnceFunc(func() { close(first) })
+		defer once()
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) //nolint:gosec // test file
 		if err != nil {
 			t.Error(err)
@@ -86,9 +95,10 @@ func writeSlowly(t *testing.T, path string, chunks []string) <-chan struct{} {
 				t.Error(err)
 				return
 			}
+			once()
 		}
 	}()
-	return done
+	return first, finished
 }
 
 // published records every snapshot a loader publishes.
@@ -149,8 +159,8 @@ func TestStartWaitsForPartialWrite(t *testing.T) {
 	full, chunks := sampleChunks(t)
 	want := compile(t, full)
 	path := filepath.Join(t.TempDir(), "policy.yaml")
-	done := writeSlowly(t, path, chunks)
-	time.Sleep(writerPause / 3) // the first chunk is on disk
+	started, done := writeSlowlyStarted(t, path, chunks)
+	<-started // the first chunk is on disk
 	store := policy.NewStore()
 	var pub published
 	l := &standalone.Loader{Paths: []string{path}, Store: store, Log: logr.Discard(), Settle: settle, OnChange: pub.add}

@@ -89,8 +89,10 @@ func TestDownFailsFastAndRecovers(t *testing.T) {
 			if !errors.Is(err, state.ErrUnavailable) {
 				t.Fatalf("%s #%d with the server down: err = %v, want ErrUnavailable", op.name, i, err)
 			}
-			if d > 100*time.Millisecond {
-				t.Fatalf("%s #%d with the server down took %s, want < 100ms", op.name, i, d)
+			// The bound is the store's, not the client's 1 s dial and read
+			// timeouts; the margin is for a loaded CI machine.
+			if d > 300*time.Millisecond {
+				t.Fatalf("%s #%d with the server down took %s, want about the 50ms timeout at most", op.name, i, d)
 			}
 		}
 	}
@@ -163,7 +165,7 @@ func TestHungServerTimesOut(t *testing.T) {
 		if !errors.Is(err, state.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("%s on a hung server: err = %v, want ErrUnavailable and DeadlineExceeded", op.name, err)
 		}
-		if d > 100*time.Millisecond {
+		if d > 300*time.Millisecond { // far below the client's 1 s read timeout
 			t.Errorf("%s on a hung server took %s, want about the 30ms timeout", op.name, d)
 		}
 	}

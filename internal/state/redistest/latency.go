@@ -17,7 +17,7 @@ import (
 // dominates. The proxy closes with the test.
 func (s *Server) Distant(t testing.TB, oneWay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func (s *Server) Distant(t testing.TB, oneWay time.Duration) string {
 			if err != nil {
 				return
 			}
-			up, err := net.Dial("tcp", s.Addr())
+			up, err := new(net.Dialer).DialContext(t.Context(), "tcp", s.Addr())
 			if err != nil {
 				_ = c.Close()
 				continue
@@ -90,4 +90,3 @@ func delayCopy(dst, src net.Conn, oneWay time.Duration) {
 	for range ch { // let the reader end
 	}
 }
-

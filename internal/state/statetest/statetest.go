@@ -99,13 +99,21 @@ func testGetSet(t *testing.T, s state.Store, key func(string) string) {
 	}
 }
 
+// shortTTL is the TTL of values the tests see expire, long enough that a
+// loaded machine reads them back before it ends; pastShortTTL is a wait
+// after which they are gone.
+const (
+	shortTTL     = 400 * time.Millisecond
+	pastShortTTL = 900 * time.Millisecond
+)
+
 func testTTLExpiry(t *testing.T, s state.Store, key func(string) string) {
-	mustSet(t, s, key("short"), []byte("v"), 150*time.Millisecond)
+	mustSet(t, s, key("short"), []byte("v"), shortTTL)
 	mustSet(t, s, key("long"), []byte("v"), time.Minute)
 	if _, ok := mustGet(t, s, key("short")); !ok {
 		t.Fatal("value gone before its TTL")
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(pastShortTTL)
 	if _, ok := mustGet(t, s, key("short")); ok {
 		t.Fatal("value still there after its TTL")
 	}
@@ -133,7 +141,7 @@ func testSetNX(t *testing.T, s state.Store, key func(string) string) {
 		}
 		return ok
 	}
-	if !setNX("a", 150*time.Millisecond) {
+	if !setNX("a", shortTTL) {
 		t.Fatal("SetNX on an empty key: false")
 	}
 	if setNX("b", time.Minute) {
@@ -142,7 +150,7 @@ func testSetNX(t *testing.T, s state.Store, key func(string) string) {
 	if got, _ := mustGet(t, s, key("lock")); string(got) != "a" {
 		t.Fatalf("value = %q, want the first SetNX's", got)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(pastShortTTL)
 	if !setNX("c", time.Minute) {
 		t.Fatal("SetNX after the lock expired: false")
 	}
@@ -222,10 +230,10 @@ func testCompareAndSet(t *testing.T, s state.Store, key func(string) string) {
 	if value() != "a" {
 		t.Fatalf("value = %q after refused CompareAndSets, want a", value())
 	}
-	if !cas("a", "b", false, 150*time.Millisecond) || value() != "b" {
+	if !cas("a", "b", false, shortTTL) || value() != "b" {
 		t.Fatalf("CompareAndSet with the current value: value = %q, want b", value())
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(pastShortTTL)
 	if _, ok := mustGet(t, s, key("k")); ok {
 		t.Fatal("CompareAndSet kept no TTL")
 	}
@@ -324,23 +332,24 @@ func testIncrFixedWindow(t *testing.T, s state.Store, key func(string) string) {
 	ctx := context.Background()
 	incr := func() int64 {
 		t.Helper()
-		n, err := s.Incr(ctx, key("quota"), 400*time.Millisecond)
+		n, err := s.Incr(ctx, key("quota"), time.Second)
 		if err != nil {
 			t.Fatalf("Incr: %v", err)
 		}
 		return n
 	}
-	start := time.Now()
 	if n := incr(); n != 1 {
 		t.Fatalf("first Incr = %d, want 1", n)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The window started at or before now, when the first Incr returned.
+	first := time.Now()
+	time.Sleep(300 * time.Millisecond)
 	if n := incr(); n != 2 {
 		t.Fatalf("second Incr = %d, want 2", n)
 	}
-	// The window ends 400ms after the first Incr, not the second: at
-	// 500ms it is over (a renewed TTL would keep it until 600ms).
-	time.Sleep(time.Until(start.Add(500 * time.Millisecond)))
+	// The window ends a second after the first Incr, not the second: 1.15 s
+	// after it, it is over (a renewed TTL would keep it until about 1.3 s).
+	time.Sleep(time.Until(first.Add(1150 * time.Millisecond)))
 	if n := incr(); n != 1 {
 		t.Fatalf("Incr after the window = %d, want 1 (the second Incr must not extend the window)", n)
 	}
@@ -364,11 +373,11 @@ func testIncrGet(t *testing.T, s state.Store, key func(string) string) {
 		t.Fatalf("Get of a counter = %q, %v; want \"3\"", got, ok)
 	}
 	// A decimal value counts on, keeping its TTL.
-	mustSet(t, s, key("v"), []byte("41"), 150*time.Millisecond)
+	mustSet(t, s, key("v"), []byte("41"), shortTTL)
 	if n, err := s.Incr(ctx, key("v"), time.Minute); err != nil || n != 42 {
 		t.Fatalf("Incr of \"41\" = %d, %v; want 42", n, err)
 	}
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(pastShortTTL)
 	if _, ok := mustGet(t, s, key("v")); ok {
 		t.Fatal("Incr extended a set value's TTL")
 	}
