@@ -4,6 +4,7 @@
 package abuseipdb
 
 import (
+	"hash/fnv"
 	"time"
 
 	"github.com/tokenguard/tokenguard/internal/policy"
@@ -160,4 +161,50 @@ func (c *Client) notify(e KeyEvent, pausedKeys int) {
 	for _, fn := range fns {
 		fn(e)
 	}
+}
+
+// Fingerprint identifies an API key without holding it.
+type Fingerprint uint64
+
+// FingerprintOf returns the fingerprint the client uses for key.
+func FingerprintOf(key policy.Secret) Fingerprint { return Fingerprint(fingerprint(key.Reveal())) }
+
+// KeyRejection is AbuseIPDB's last refusal of an API key.
+type KeyRejection struct {
+	// At is when AbuseIPDB refused the key; Status is its HTTP status (401 or 403).
+	At     time.Time
+	Status int
+	// Until is when lookups with the key go upstream again.
+	Until time.Time
+}
+
+// KeyEventKind is what changed about an API key.
+type KeyEventKind string
+
+// Key event kinds.
+const (
+	// KeyRejected: AbuseIPDB answered 401 or 403; lookups with the key are paused.
+	KeyRejected KeyEventKind = "rejected"
+	// KeyPauseOver: the pause ended; the next lookup with the key goes upstream.
+	KeyPauseOver KeyEventKind = "pause_over"
+	// KeyAccepted: AbuseIPDB answered a key it had rejected before.
+	KeyAccepted KeyEventKind = "accepted"
+)
+
+// KeyEvent tells listeners that what Rejected says about a key changed.
+type KeyEvent struct {
+	Key  Fingerprint
+	Kind KeyEventKind
+}
+
+type rejection struct {
+	KeyRejection
+	// gen tells the pause timer of this rejection from an earlier one's.
+	gen int
+}
+
+func fingerprint(key string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return h.Sum64()
 }
