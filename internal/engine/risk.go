@@ -80,17 +80,16 @@ func apply(r *PolicyResult, a policy.SignalAction, c policy.Cause) bool {
 	return false
 }
 
-// velocity counts the call against each of the policy's limits, and
-// reports whether one denied it. ip is invalid when the call has no
-// address: limits by address are then skipped. The hits, and the read of
-// the user's history when the policy judges it (see userHistory), go to
-// the store in one batch: one round trip to Redis however many there are.
-// Every applicable limit counts the call, also when an earlier one denies
-// it; the first limit that denies, in the policy's order, decides.
+// velocity counts the call against each of the policy's limits, in order,
+// and reports whether one denied it: the limits after it do not count the
+// call, so a flood from one address that its limit refuses does not spend
+// the budget of the client or user limits behind it. ip is invalid when
+// the call has no address: limits by address are then skipped. The first
+// limit's hit and the read of the user's history, when the policy judges
+// it (see userHistory), go to the store together: one round trip to Redis
+// for a policy with one limit and user history.
 func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *PolicyResult, ip netip.Addr) bool {
-	var b state.Batch
-	var limitBuf [4]int // batch index of each limit's hit, -1 when skipped
-	hits := limitBuf[:0]
+	first := true
 	for i := range p.Velocity {
 		v := &p.Velocity[i]
 		var parts [3]string
@@ -98,14 +97,12 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 		switch v.By {
 		case policy.ByClientAddress:
 			if !ip.IsValid() {
-				hits = append(hits, -1)
 				continue
 			}
 			parts[1] = ip.String()
 		case policy.ByUser, policy.ByUserAddress:
 			u := st.user()
 			if u == "" || (v.By == policy.ByUserAddress && !ip.IsValid()) {
-				hits = append(hits, -1)
 				continue
 			}
 			parts[0] = u
@@ -113,47 +110,55 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 				parts[1] = ip.String()
 			}
 		}
+		if e.State == nil {
+			if storeFailure(d, p, r, "velocity", errNoState) {
+				return true
+			}
+			continue
+		}
 		// Every call counts, a call the platform retries (after a
 		// timeout) too: its requestId can come from a header the client
 		// sets (a correlation id), so it cannot tell a retry from a replay.
-		hits = append(hits, b.Hit(state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1])), st.call.Now, v.Window))
-	}
-	histAt := -1
-	if p.History != nil && ip.IsValid() && !st.histDone && st.user() != "" {
-		histAt = b.Get(historyKey(st.user()))
-	}
-	if b.Len() == 0 {
-		return false
-	}
-	if e.State == nil {
-		b.Fail(errNoState)
-	} else {
-		e.State.Do(st.ctx, &b)
-	}
-	if histAt >= 0 {
-		o := b.Op(histAt)
-		st.prefetched, st.histRaw, st.histErr = true, o.Value, o.Err
-		if !o.Found {
-			st.histRaw = nil
+		key := state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1]))
+		var n int64
+		var err error
+		if first {
+			n, err = e.hitWithHistory(st, p, ip, key, v.Window)
+			first = false
+		} else {
+			n, err = e.State.Hit(st.ctx, key, st.call.Now, v.Window)
 		}
-	}
-	denied := false
-	for i, at := range hits {
-		if at < 0 || denied {
+		if err != nil {
+			if storeFailure(d, p, r, "velocity", err) {
+				return true
+			}
 			continue
 		}
-		v := &p.Velocity[i]
-		o := b.Op(at)
-		if o.Err != nil {
-			denied = storeFailure(d, p, r, "velocity", o.Err)
-			continue
-		}
-		if o.Count > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
+		if n > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
 			r.Rule = v.Name
-			denied = true
+			return true
 		}
 	}
-	return denied
+	return false
+}
+
+// hitWithHistory records the call in the sliding window at key and, in the
+// same batch, reads the user's history when the policy will judge it, for
+// userHistory to use.
+func (e *Engine) hitWithHistory(st *callState, p *policy.Policy, ip netip.Addr, key string, window time.Duration) (int64, error) {
+	if p.History == nil || !ip.IsValid() || st.histDone || st.user() == "" {
+		return e.State.Hit(st.ctx, key, st.call.Now, window)
+	}
+	var b state.Batch
+	hit := b.Hit(key, st.call.Now, window)
+	get := b.Get(historyKey(st.user()))
+	e.State.Do(st.ctx, &b)
+	o := b.Op(get)
+	st.prefetched, st.histRaw, st.histErr = true, o.Value, o.Err
+	if !o.Found {
+		st.histRaw = nil
+	}
+	return b.Op(hit).Count, b.Op(hit).Err
 }
 
 // historyKey is the store key of a user's history.
@@ -304,9 +309,10 @@ func (st *callState) history(s state.Store, user, country string, lat, lon float
 	return st.hist, st.histErr
 }
 
-// historyAttempts bounds how often remember reads a history again that
-// another replica changed between this call's read and its write.
-const historyAttempts = 4
+// historyAttempts bounds how often remember writes a history that
+// another call changed between this call's read and its write: the answer
+// waits for it (at most five store operations).
+const historyAttempts = 3
 
 // errHistoryContended is reported when every attempt met another writer.
 var errHistoryContended = errors.New("user history changed by other calls at every attempt")
@@ -333,7 +339,7 @@ func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 			}
 			return
 		}
-		if done {
+		if done || ctx.Err() != nil {
 			return
 		}
 		var ok bool

@@ -72,17 +72,21 @@ denial: {descriptions: {velocity: "Slow down."}}
 	if !d.Deny || d.Denial.Cause != policy.CauseVelocity || d.Denial.Description != "Slow down." || d.Policies[0].Rule != "per-user" {
 		t.Fatalf("4th call: deny %v %+v %+v", d.Deny, d.Denial, d.Policies)
 	}
-	// Another user from the same address: its own count. Every limit
-	// counted the 4th call, which the per-user limit denied: this is the
-	// 5th call the address limit counts.
+	// Another user from the same address: its own count, but the 6th call
+	// from the address is shortened and says why in the token.
 	other := func(c *engine.Call) { c.User = &engine.User{ID: "u2"} }
 	d = decide(userCall(colombo, at(base, 5*time.Second), other))
 	if d.Deny || d.ExpiresIn != 0 {
 		t.Fatalf("5th call from the address: %+v", d)
 	}
-	// An application token has no user: only the address limit counts, and
-	// its 6th call is shortened and says why in the token.
-	d = decide(appCall(colombo, at(base, 6*time.Second)))
+	// The per-user limit denied the 4th call before the address limit saw
+	// it: this is the 5th call the address limit counts.
+	d = decide(userCall(colombo, at(base, 6*time.Second), other))
+	if d.Deny || d.ExpiresIn != 0 {
+		t.Fatalf("5th counted call from the address: %+v", d)
+	}
+	// An application token has no user: only the address limit counts.
+	d = decide(appCall(colombo, at(base, 7*time.Second)))
 	if d.Deny || d.ExpiresIn != 300 || claimsOf(d) != `risk_reasons=["velocity"]` {
 		t.Fatalf("application token, 6th from the address: expires %d claims %s", d.ExpiresIn, claimsOf(d))
 	}
@@ -311,9 +315,9 @@ userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 	}
 }
 
-// A call with several velocity limits and user history costs the store two
-// operations: the hits and the history read in one batch (one round trip
-// to Redis), then the history write.
+// The first velocity limit's hit and the history read go to the store in
+// one batch (one round trip to Redis); each further limit is one more
+// operation, then the history is written.
 func TestStateRoundTrips(t *testing.T) {
 	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	clock := base
@@ -332,16 +336,39 @@ velocity:
 - {name: per-client, by: Client, windowSeconds: 60, limit: 100, action: Deny}
 userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 `, secrets)})
+	more := []string{state.OpHit, state.OpHit}
 	for i, want := range [][]string{
-		{state.OpBatch, state.OpCAS}, // the first token: the baseline is written
-		{state.OpBatch, state.OpCAS},
-		{state.OpBatch, state.OpCAS},
-		{state.OpBatch}, // the 4th call is denied: nothing is remembered
+		append([]string{state.OpBatch}, append(more, state.OpCAS)...), // the first token: the baseline is written
+		append([]string{state.OpBatch}, append(more, state.OpCAS)...),
+		append([]string{state.OpBatch}, append(more, state.OpCAS)...),
+		{state.OpBatch}, // the 4th call is denied by the first limit: the others do not count it
 	} {
 		ops = nil
 		d := e.Decide(context.Background(), snap, userCall(colombo, at(base, time.Duration(i)*time.Second)))
 		if fmt.Sprint(ops) != fmt.Sprint(want) || d.Deny != (i == 3) {
 			t.Errorf("call %d: operations %v, want %v; deny %v", i+1, ops, want, d.Deny)
 		}
+	}
+}
+
+// A limit that denies stops the count: a flood from one address that its
+// limit refuses does not spend the client's budget for other addresses.
+func TestVelocityDeniedCallsStopAtTheLimit(t *testing.T) {
+	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	clock := base
+	e := stateEngine(t, &clock)
+	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `
+velocity:
+- {name: per-address, by: ClientAddress, windowSeconds: 60, limit: 2, action: Deny}
+- {name: per-client, by: Client, windowSeconds: 60, limit: 5, action: Deny}
+`, secrets)})
+	for i := range 10 {
+		clock = base.Add(time.Duration(i) * time.Second)
+		if d := e.Decide(context.Background(), snap, appCall(berlin, at(clock, 0))); d.Deny != (i >= 2) {
+			t.Fatalf("call %d from Berlin: deny %v", i+1, d.Deny)
+		}
+	}
+	if d := e.Decide(context.Background(), snap, appCall(colombo, at(base, 11*time.Second))); d.Deny {
+		t.Fatalf("a call from another address was refused by %q after a flood from Berlin", d.Policies[0].Rule)
 	}
 }

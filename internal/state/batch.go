@@ -15,7 +15,8 @@ import (
 // Build a batch with Get and Hit, run it with Store.Do, then read each
 // operation's result with Op.
 //
-// A Batch holds up to four operations without allocating.
+// A Batch holds up to four operations in itself, without a second
+// allocation.
 type Batch struct {
 	ops []BatchOp
 	buf [4]BatchOp

@@ -103,6 +103,10 @@ func (s *Memory) sweep(now int64) {
 	s.sweepAt = max(2*len(s.m), sweepFloor)
 }
 
+// stored is a copy of value to keep: never nil, so that an empty value
+// reads back as found and compares as a value, as in Redis.
+func stored(value []byte) []byte { return append([]byte{}, value...) }
+
 // Get implements Store. A counter reads as its decimal text, as in Redis.
 func (s *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 	now := s.now().UnixNano()
@@ -114,7 +118,7 @@ func (s *Memory) Get(_ context.Context, key string) ([]byte, bool, error) {
 	}
 	switch e.kind {
 	case kindValue:
-		return slices.Clone(e.value), true, nil
+		return stored(e.value), true, nil
 	case kindCounter:
 		return strconv.AppendInt(nil, e.n, 10), true, nil
 	default:
@@ -128,7 +132,7 @@ func (s *Memory) Set(_ context.Context, key string, value []byte, ttl time.Durat
 		return err
 	}
 	now := s.now().UnixNano()
-	e := &entry{kind: kindValue, value: slices.Clone(value), expires: now + int64(ttl)}
+	e := &entry{kind: kindValue, value: stored(value), expires: now + int64(ttl)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.put(key, e, now)
@@ -146,7 +150,7 @@ func (s *Memory) SetNX(_ context.Context, key string, value []byte, ttl time.Dur
 	if s.live(key, now) != nil {
 		return false, nil
 	}
-	s.put(key, &entry{kind: kindValue, value: slices.Clone(value), expires: now + int64(ttl)}, now)
+	s.put(key, &entry{kind: kindValue, value: stored(value), expires: now + int64(ttl)}, now)
 	return true, nil
 }
 
@@ -173,7 +177,7 @@ func (s *Memory) CompareAndSet(_ context.Context, key string, old, value []byte,
 	case e.kind == kindValue && !bytes.Equal(old, e.value):
 		return false, nil
 	}
-	s.put(key, &entry{kind: kindValue, value: slices.Clone(value), expires: now + int64(ttl)}, now)
+	s.put(key, &entry{kind: kindValue, value: stored(value), expires: now + int64(ttl)}, now)
 	return true, nil
 }
 

@@ -243,6 +243,17 @@ func testCompareAndSet(t *testing.T, s state.Store, key func(string) string) {
 	if !cas("", "c", true, time.Minute) {
 		t.Fatal("an expired key is not empty to CompareAndSet")
 	}
+	// An empty value is a value: found, and not nothing to CompareAndSet.
+	mustSet(t, s, key("e"), nil, time.Minute)
+	if v, ok := mustGet(t, s, key("e")); !ok || v == nil || len(v) != 0 {
+		t.Fatalf("Get of an empty value = %q (nil %v), %v; want an empty, non-nil value", v, v == nil, ok)
+	}
+	if ok, err := s.CompareAndSet(ctx, key("e"), nil, []byte("x"), time.Minute); err != nil || ok {
+		t.Fatalf("CompareAndSet expecting nothing over an empty value = %v, %v", ok, err)
+	}
+	if ok, err := s.CompareAndSet(ctx, key("e"), []byte{}, []byte("x"), time.Minute); err != nil || !ok {
+		t.Fatalf("CompareAndSet expecting the empty value = %v, %v", ok, err)
+	}
 	// A counter compares as its text, as Get reads it.
 	if _, err := s.Incr(ctx, key("n"), time.Minute); err != nil {
 		t.Fatal(err)
