@@ -197,7 +197,8 @@ func TestURLFailuresKeepLastGood(t *testing.T) {
 		{"chunked", big, iplist.ReasonTooLarge, "URL " + srv.URL + "/list: larger than the limit of 2048 bytes"},
 		{"", "# nothing today\n", iplist.ReasonFetchFailed, "the answer holds no entries"},
 		{"", awsRanges[:300], iplist.ReasonInvalidEntries, "not a whole JSON document: unexpected EOF"},
-		{"", `{"prefixes": []}`, iplist.ReasonFetchFailed, "the answer holds no entries"},
+		{"", `{"prefixes": []}`, iplist.ReasonInvalidEntries, "no address, network or range in the JSON document"},
+		{"", `{"prefixes": ["192.0.2.0/24", "10.0.0.300"]}`, iplist.ReasonInvalidEntries, `"10.0.0.300": not an address, network or range`},
 	} {
 		srv.set(tc.mode, tc.body)
 		clk.Add(next)

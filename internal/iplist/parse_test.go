@@ -6,11 +6,13 @@ package iplist_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/tokenguard/tokenguard/internal/iplist"
 	"github.com/tokenguard/tokenguard/internal/policy"
@@ -77,6 +79,13 @@ func TestReadErrors(t *testing.T) {
 		"JSON cut short":  {awsRanges[:len(awsRanges)/2], `not a whole JSON document: unexpected EOF`},
 		"JSON then text":  {`{"prefixes": ["192.0.2.0/24"]} 192.0.2.1`, `not a whole JSON document: more than one JSON value`},
 		"JSON invalid":    {`{"prefixes": ["192.0.2.0/24",]}`, `not a whole JSON document: invalid character ']'`},
+		"JSON no entries": {`{"prefixes": []}`, `no address, network or range in the JSON document`},
+		"JSON bad IPv4":   {`["192.0.2.1", "10.0.0.300"]`, `"10.0.0.300": not an address, network or range`},
+		"JSON bad CIDR":   {`["192.0.2.1", "5.6.7.8/33"]`, `"5.6.7.8/33": not an address, network or range`},
+		"JSON bad IPv6":   {`["192.0.2.1", "2001:db8::12345/48"]`, `"2001:db8::12345/48": not an address, network or range`},
+		"JSON bad range":  {`["192.0.2.9-192.0.2.1"]`, `a range must go from the lower address to the higher`},
+		"JSON too deep":   {strings.Repeat("[", 33) + `"192.0.2.1"` + strings.Repeat("]", 33), `nested deeper than 32`},
+		"JSON all [":      {strings.Repeat("[", 1<<20), `nested deeper than 32`},
 		"line too long":   {strings.Repeat("1", iplist.MaxLineBytes+1) + "\n", `line 1: "": longer than 4096 bytes`},
 		"exit line alone": {"ExitAddress nonsense 2026-11-27\n", `not an address, network or range`},
 	} {
@@ -128,8 +137,9 @@ func TestReadJSON(t *testing.T) {
   "hooks": ["192.30.252.0/22", "2a0a:a440::/29"], "web": ["140.82.112.3", "::ffff:192.0.2.7"],
   "192.0.2.99": "a key, not an entry", "ranges": ["198.51.100.0-198.51.100.3"], "n": [1, 2.5, null, true]}`,
 			[]string{"192.30.252.0/22", "2a0a:a440::/29", "140.82.112.3/32", "192.0.2.7/32", "198.51.100.0/30"}, 5},
-		"array of strings": {`["192.0.2.1", "not an address", "10.0.0.1/8"]`, []string{"192.0.2.1/32", "10.0.0.0/8"}, 2},
-		"no entries":       {`{"prefixes": []}`, nil, 0},
+		"array of strings": {`["192.0.2.1", "not an address", "10.0.0.1/8", " 192.0.2.9 "]`, []string{"192.0.2.1/32", "10.0.0.0/8", "192.0.2.9/32"}, 3},
+		"strings that are no addresses": {`{"time": "10:00:00", "version": "1.2.3", "date": "2026-11-27", "ts": "2026-11-26T21:01:17.133355",
+  "hex": "deadbeef", "region": "eu-west-1", "range": "a-b", "ok": "2001:db8::/32"}`, []string{"2001:db8::/32"}, 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got, n, err := read(t, tc.text, 0)
@@ -145,6 +155,19 @@ func TestReadJSON(t *testing.T) {
 	var tl *iplist.TooLargeError
 	if _, _, err := read(t, awsRanges, 100); !errors.As(err, &tl) {
 		t.Errorf("JSON over the limit: %v", err)
+	}
+	// Nesting as deep as allowed reads.
+	deep := strings.Repeat("[", iplist.MaxJSONDepth) + `"192.0.2.1"` + strings.Repeat("]", iplist.MaxJSONDepth)
+	if _, n, err := read(t, deep, 0); err != nil || n != 1 {
+		t.Errorf("JSON nested %d deep: %d entries, %v", iplist.MaxJSONDepth, n, err)
+	}
+	// A failed read (a connection reset mid-answer) is the reader's error,
+	// not a bad document.
+	reset := errors.New("connection reset by peer")
+	_, err := iplist.Read(io.MultiReader(strings.NewReader(`["192.0.2.1", "19`), iotest.ErrReader(reset)), 0, func(netip.Prefix) {})
+	var se *iplist.SyntaxError
+	if !errors.Is(err, reset) || errors.As(err, &se) {
+		t.Errorf("JSON cut by a failed read: %v, want the read error", err)
 	}
 }
 
