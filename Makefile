@@ -91,8 +91,9 @@ cluster-down: ## Stop the cluster of make cluster and restore the machine (proce
 	@hack/cluster/down.sh
 
 .PHONY: fuzz
-fuzz: ## Fuzz the request decoder (FUZZTIME=30s by default).
+fuzz: ## Fuzz the request decoder and the IP list reader (FUZZTIME=30s each by default).
 	go test ./webhook -run '^$$' -fuzz FuzzServeHTTP -fuzztime $${FUZZTIME:-30s}
+	go test ./internal/iplist -run '^$$' -fuzz FuzzRead -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: bench
 bench: geoip ## Run the benchmarks (see docs/performance.md).

@@ -299,3 +299,34 @@ func BenchmarkReadJSON(b *testing.B) {
 		nb.Build()
 	}
 }
+
+// FuzzRead reads any text both at once and one byte at a time: no panic,
+// the same networks and the same outcome either way (the format is told
+// from a peek at the start, which must not depend on how the reader
+// delivers it), and only valid, masked networks.
+func FuzzRead(f *testing.F) {
+	for _, seed := range []string{awsRanges, fireHOL(2), torBulk, "192.0.2.1-192.0.2.9\n# c\n", `["10.0.0.1", {"a": ["::1"]}]`,
+		"\ufeff  [\"192.0.2.1\"]", `{"a": "10.0.0.300"}`, "[[[[", `{"a":1}{}`} {
+		f.Add(seed, int64(0))
+		f.Add(seed, int64(len(seed)/2))
+	}
+	f.Fuzz(func(t *testing.T, text string, limit int64) {
+		var whole, bytewise []netip.Prefix
+		n1, err1 := iplist.Read(strings.NewReader(text), limit, func(p netip.Prefix) { whole = append(whole, p) })
+		n2, err2 := iplist.Read(iotest.OneByteReader(strings.NewReader(text)), limit, func(p netip.Prefix) { bytewise = append(bytewise, p) })
+		if (err1 == nil) != (err2 == nil) || (err1 == nil && (n1 != n2 || !slices.Equal(whole, bytewise))) {
+			t.Fatalf("at once: %d %v %v; byte by byte: %d %v %v", n1, whole, err1, n2, bytewise, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		for _, p := range whole {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+				t.Fatalf("network %v from %q", p, text)
+			}
+		}
+		if n1 > len(whole) {
+			t.Fatalf("%d entries but %d networks", n1, len(whole))
+		}
+	})
+}
