@@ -15,6 +15,8 @@ import (
 	"github.com/tokenguard/tokenguard/internal/geoip/geoiptest"
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/state"
+	"github.com/tokenguard/tokenguard/internal/state/redisstore"
+	"github.com/tokenguard/tokenguard/internal/state/redistest"
 	"github.com/tokenguard/tokenguard/internal/testutil"
 )
 
@@ -214,9 +216,25 @@ func (s *interleaving) read(key string) {
 // Two calls for one user that read the history at the same time both add
 // to it: the later write does not drop the earlier one's country.
 func TestUserHistoryConcurrentCalls(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testUserHistoryConcurrentCalls(t, nil) })
+	t.Run("redis", func(t *testing.T) {
+		s, err := redisstore.New(redisstore.Options{URL: redistest.Start(t).URL(), OpTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		testUserHistoryConcurrentCalls(t, s)
+	})
+}
+
+// testUserHistoryConcurrentCalls runs on shared, or on a memory store when
+// it is nil.
+func testUserHistoryConcurrentCalls(t *testing.T, shared state.Store) {
 	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	clock := base
-	shared := stateEngine(t, &clock).State
+	if shared == nil {
+		shared = stateEngine(t, &clock).State
+	}
 	replica := func() *engine.Engine {
 		e := stateEngine(t, &clock)
 		e.State = shared
