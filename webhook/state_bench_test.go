@@ -51,23 +51,38 @@ func BenchmarkHandlerState(b *testing.B) {
 		run(b, withState, s)
 	})
 	// Where the network dominates: the server 0.5 ms away each way. The
-	// velocity hit and the history read go in one batch (one round trip),
-	// then the history write; sending the batch one operation at a time,
-	// as before batching, costs a round trip more.
-	distant := func(b *testing.B, wrap func(state.Store) state.Store) {
+	// velocity hits and the history read go in one batch (one round trip),
+	// then the history write, with one limit or three; sending the batch
+	// one operation at a time, as before batching, costs a round trip per
+	// limit and one for the read.
+	threeLimits := []*policy.Policy{tu.Policy(b, "state", statePolicy3, nil)}
+	distant := func(b *testing.B, policies []*policy.Policy, wrap func(state.Store) state.Store) {
 		srv := redistest.Start(b)
 		s, err := redisstore.New(redisstore.Options{URL: srv.Distant(b, 500*time.Microsecond)})
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Close() })
-		run(b, withState, wrap(s))
+		run(b, policies, wrap(s))
 	}
-	b.Run("redis-0.5ms-away", func(b *testing.B) { distant(b, func(s state.Store) state.Store { return s }) })
-	b.Run("redis-0.5ms-away-one-at-a-time", func(b *testing.B) {
-		distant(b, func(s state.Store) state.Store { return oneAtATime{s} })
-	})
+	batched := func(s state.Store) state.Store { return s }
+	sequential := func(s state.Store) state.Store { return oneAtATime{s} }
+	b.Run("redis-0.5ms-away", func(b *testing.B) { distant(b, withState, batched) })
+	b.Run("redis-0.5ms-away-one-at-a-time", func(b *testing.B) { distant(b, withState, sequential) })
+	b.Run("redis-0.5ms-away-3-limits", func(b *testing.B) { distant(b, threeLimits, batched) })
+	b.Run("redis-0.5ms-away-3-limits-one-at-a-time", func(b *testing.B) { distant(b, threeLimits, sequential) })
 }
+
+// statePolicy3 is statePolicy with three velocity limits.
+const statePolicy3 = `
+clientIP: {onMissing: Allow}
+velocity:
+- {name: per-user, by: User, windowSeconds: 60, limit: 1000000000, action: Deny}
+- {name: per-address, by: ClientAddress, windowSeconds: 60, limit: 1000000000, action: Deny}
+- {name: per-client, by: Client, windowSeconds: 60, limit: 1000000000, action: Shorten, expiresInSeconds: 300}
+userHistory: {newCountry: {action: Flag}}
+onStoreFailure: {action: Allow}
+`
 
 // oneAtATime sends a batch's operations one by one.
 type oneAtATime struct{ state.Store }

@@ -84,12 +84,15 @@ func apply(r *PolicyResult, a policy.SignalAction, c policy.Cause) bool {
 // and reports whether one denied it: the limits after it do not count the
 // call, so a flood from one address that its limit refuses does not spend
 // the budget of the client or user limits behind it. ip is invalid when
-// the call has no address: limits by address are then skipped. The first
-// limit's hit and the read of the user's history, when the policy judges
-// it (see userHistory), go to the store together: one round trip to Redis
-// for a policy with one limit and user history.
+// the call has no address: limits by address are then skipped. The limits'
+// hits (one script on Redis, which stops at a limit that denies) and the
+// read of the user's history, when the policy judges it (see
+// userHistory), go to the store in one batch: one round trip to Redis
+// however many limits the policy has.
 func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *PolicyResult, ip netip.Addr) bool {
-	first := true
+	var limitBuf [4]*policy.VelocityLimit
+	var hitBuf [4]state.WindowHit
+	limits, hits := limitBuf[:0], hitBuf[:0]
 	for i := range p.Velocity {
 		v := &p.Velocity[i]
 		var parts [3]string
@@ -110,55 +113,57 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 				parts[1] = ip.String()
 			}
 		}
-		if e.State == nil {
-			if storeFailure(d, p, r, "velocity", errNoState) {
-				return true
-			}
-			continue
-		}
 		// Every call counts, a call the platform retries (after a
 		// timeout) too: its requestId can come from a header the client
 		// sets (a correlation id), so it cannot tell a retry from a replay.
-		key := state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1]))
-		var n int64
-		var err error
-		if first {
-			n, err = e.hitWithHistory(st, p, ip, key, v.Window)
-			first = false
-		} else {
-			n, err = e.State.Hit(st.ctx, key, st.call.Now, v.Window)
+		h := state.WindowHit{Key: state.Key("velocity", hashed(p.Key, v.Name, parts[0], parts[1])), Window: v.Window}
+		if v.Action == policy.Deny {
+			h.StopAbove = v.Limit
 		}
-		if err != nil {
-			if storeFailure(d, p, r, "velocity", err) {
+		limits, hits = append(limits, v), append(hits, h)
+	}
+	if len(hits) == 0 {
+		return false
+	}
+	if e.State == nil {
+		for range limits {
+			if storeFailure(d, p, r, "velocity", errNoState) {
+				return true
+			}
+		}
+		return false
+	}
+	var b state.Batch
+	op := b.Hits(st.call.Now, hits...)
+	get := -1
+	if p.History != nil && ip.IsValid() && !st.histDone && st.user() != "" {
+		get = b.Get(historyKey(st.user()))
+	}
+	e.State.Do(st.ctx, &b)
+	if get >= 0 {
+		o := b.Op(get)
+		st.prefetched, st.histRaw, st.histErr = true, o.Value, o.Err
+		if !o.Found {
+			st.histRaw = nil
+		}
+	}
+	res := b.Op(op)
+	for i, v := range limits {
+		if res.Err != nil {
+			if storeFailure(d, p, r, "velocity", res.Err) {
 				return true
 			}
 			continue
 		}
-		if n > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
+		if i >= len(res.Counts) {
+			break // not reached: an earlier limit stopped the count
+		}
+		if res.Counts[i] > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
 			r.Rule = v.Name
 			return true
 		}
 	}
 	return false
-}
-
-// hitWithHistory records the call in the sliding window at key and, in the
-// same batch, reads the user's history when the policy will judge it, for
-// userHistory to use.
-func (e *Engine) hitWithHistory(st *callState, p *policy.Policy, ip netip.Addr, key string, window time.Duration) (int64, error) {
-	if p.History == nil || !ip.IsValid() || st.histDone || st.user() == "" {
-		return e.State.Hit(st.ctx, key, st.call.Now, window)
-	}
-	var b state.Batch
-	hit := b.Hit(key, st.call.Now, window)
-	get := b.Get(historyKey(st.user()))
-	e.State.Do(st.ctx, &b)
-	o := b.Op(get)
-	st.prefetched, st.histRaw, st.histErr = true, o.Value, o.Err
-	if !o.Found {
-		st.histRaw = nil
-	}
-	return b.Op(hit).Count, b.Op(hit).Err
 }
 
 // historyKey is the store key of a user's history.

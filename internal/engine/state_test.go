@@ -217,14 +217,7 @@ func (s *interleaving) read(key string) {
 // to it: the later write does not drop the earlier one's country.
 func TestUserHistoryConcurrentCalls(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { testUserHistoryConcurrentCalls(t, nil) })
-	t.Run("redis", func(t *testing.T) {
-		s, err := redisstore.New(redisstore.Options{URL: redistest.Start(t).URL(), OpTimeout: 2 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		testUserHistoryConcurrentCalls(t, s)
-	})
+	t.Run("redis", func(t *testing.T) { testUserHistoryConcurrentCalls(t, redisStore(t)) })
 }
 
 // testUserHistoryConcurrentCalls runs on shared, or on a memory store when
@@ -333,9 +326,9 @@ userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 	}
 }
 
-// The first velocity limit's hit and the history read go to the store in
-// one batch (one round trip to Redis); each further limit is one more
-// operation, then the history is written.
+// A call with several velocity limits and user history costs the store two
+// operations: the limits' hits (one script on Redis) and the history read
+// in one batch, one round trip, then the history write.
 func TestStateRoundTrips(t *testing.T) {
 	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	clock := base
@@ -354,12 +347,11 @@ velocity:
 - {name: per-client, by: Client, windowSeconds: 60, limit: 100, action: Deny}
 userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 `, secrets)})
-	more := []string{state.OpHit, state.OpHit}
 	for i, want := range [][]string{
-		append([]string{state.OpBatch}, append(more, state.OpCAS)...), // the first token: the baseline is written
-		append([]string{state.OpBatch}, append(more, state.OpCAS)...),
-		append([]string{state.OpBatch}, append(more, state.OpCAS)...),
-		{state.OpBatch}, // the 4th call is denied by the first limit: the others do not count it
+		{state.OpBatch, state.OpCAS}, // the first token: the baseline is written
+		{state.OpBatch, state.OpCAS},
+		{state.OpBatch, state.OpCAS},
+		{state.OpBatch}, // the 4th call is denied: nothing is remembered
 	} {
 		ops = nil
 		d := e.Decide(context.Background(), snap, userCall(colombo, at(base, time.Duration(i)*time.Second)))
@@ -372,9 +364,28 @@ userHistory: {newCountry: {action: Shorten, expiresInSeconds: 600}}
 // A limit that denies stops the count: a flood from one address that its
 // limit refuses does not spend the client's budget for other addresses.
 func TestVelocityDeniedCallsStopAtTheLimit(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testVelocityStops(t, nil) })
+	t.Run("redis", func(t *testing.T) { testVelocityStops(t, redisStore(t)) })
+}
+
+// redisStore is a store on a real redis-server of the test's own.
+func redisStore(t *testing.T) state.Store {
+	t.Helper()
+	s, err := redisstore.New(redisstore.Options{URL: redistest.Start(t).URL(), OpTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func testVelocityStops(t *testing.T, s state.Store) {
 	base := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
 	clock := base
 	e := stateEngine(t, &clock)
+	if s != nil {
+		e.State = s
+	}
 	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `
 velocity:
 - {name: per-address, by: ClientAddress, windowSeconds: 60, limit: 2, action: Deny}

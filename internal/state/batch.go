@@ -26,21 +26,34 @@ type batchKind uint8
 
 const (
 	batchGet batchKind = iota + 1
-	batchHit
+	batchHits
 )
+
+// WindowHit is one sliding window a Hits operation records an event in.
+type WindowHit struct {
+	Key    string
+	Window time.Duration
+	// StopAbove, when above 0, ends the chain at this window once its
+	// count exceeds StopAbove: the windows after it do not record the
+	// event (a limit that refuses the call stops the limits behind it).
+	StopAbove int64
+}
 
 // BatchOp is one operation of a Batch and, once the batch ran, its result.
 type BatchOp struct {
-	kind   batchKind
-	key    string
-	now    time.Time
-	window time.Duration
+	kind batchKind
+	key  string // a Get's
+	now  time.Time
+	hits []WindowHit
+	one  [1]WindowHit // hits of a single Hit, without an allocation
 
 	// Value and Found are a Get's result, as Store.Get returns them.
 	Value []byte
 	Found bool
-	// Count is a Hit's result, as Store.Hit returns it.
-	Count int64
+	// Counts are a Hits operation's results, one per window it reached,
+	// as Store.Hit returns them; Count is the first (a single Hit's).
+	Counts []int64
+	Count  int64
 	// Err is the operation's error: each operation fails on its own.
 	Err error
 }
@@ -52,7 +65,20 @@ func (b *Batch) Get(key string) int {
 
 // Hit adds a sliding-window hit (see Store.Hit) and returns its index.
 func (b *Batch) Hit(key string, now time.Time, window time.Duration) int {
-	return b.add(BatchOp{kind: batchHit, key: key, now: now, window: window})
+	i := b.add(BatchOp{kind: batchHits, now: now})
+	o := &b.ops[i]
+	o.one[0] = WindowHit{Key: key, Window: window}
+	o.hits = o.one[:]
+	return i
+}
+
+// Hits adds one event recorded in each window in turn, as Store.Hit would,
+// stopping after a window whose count exceeds its StopAbove; it returns the
+// operation's index. The windows reached are one operation for the store:
+// Redis runs them in one script. Counts holds a count for each window
+// reached, in order.
+func (b *Batch) Hits(now time.Time, hits ...WindowHit) int {
+	return b.add(BatchOp{kind: batchHits, now: now, hits: hits})
 }
 
 func (b *Batch) add(op BatchOp) int {
@@ -69,25 +95,45 @@ func (b *Batch) Len() int { return len(b.ops) }
 // Op returns the i-th operation, with its result once the batch ran.
 func (b *Batch) Op(i int) *BatchOp { return &b.ops[i] }
 
-// Key is the operation's key.
+// Key is a Get's key.
 func (o *BatchOp) Key() string { return o.key }
 
-// IsHit reports whether the operation is a Hit (else a Get).
-func (o *BatchOp) IsHit() bool { return o.kind == batchHit }
+// IsHits reports whether the operation records hits (else it is a Get).
+func (o *BatchOp) IsHits() bool { return o.kind == batchHits }
 
-// HitArgs are a Hit's time and window.
-func (o *BatchOp) HitArgs() (now time.Time, window time.Duration) { return o.now, o.window }
+// HitsArgs are a Hits operation's time and windows.
+func (o *BatchOp) HitsArgs() (now time.Time, hits []WindowHit) { return o.now, o.hits }
+
+// SetCounts records a Hits operation's counts.
+func (o *BatchOp) SetCounts(counts []int64) {
+	o.Counts = counts
+	if len(counts) > 0 {
+		o.Count = counts[0]
+	}
+}
 
 // DoEach runs b's operations one at a time on s: the Do of a store with no
-// cheaper way.
+// cheaper way. The windows of a Hits operation are hit one after another.
 func DoEach(ctx context.Context, s Store, b *Batch) {
 	for i := range b.ops {
 		o := &b.ops[i]
-		if o.kind == batchHit {
-			o.Count, o.Err = s.Hit(ctx, o.key, o.now, o.window)
-		} else {
+		if o.kind != batchHits {
 			o.Value, o.Found, o.Err = s.Get(ctx, o.key)
+			continue
 		}
+		counts := make([]int64, 0, len(o.hits))
+		for _, h := range o.hits {
+			n, err := s.Hit(ctx, h.Key, o.now, h.Window)
+			if err != nil {
+				o.Err = err
+				break
+			}
+			counts = append(counts, n)
+			if h.StopAbove > 0 && n > h.StopAbove {
+				break
+			}
+		}
+		o.SetCounts(counts)
 	}
 }
 

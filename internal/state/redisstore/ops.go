@@ -201,37 +201,84 @@ func (s *Store) hitArgs(now time.Time, window time.Duration) ([]any, error) {
 	return []any{score, strconv.FormatInt(at-window.Microseconds(), 10), member, ms}, nil
 }
 
+// hitsScript is hitScript over a chain of windows (KEYS), one event
+// (score ARGV[1], member ARGV[2]) recorded in each in turn; per window,
+// ARGV holds the window's start, its TTL in ms and a bound: after a window
+// whose count exceeds its bound (when above 0), the chain stops. It
+// returns the counts of the windows reached.
+var hitsScript = redis.NewScript(`
+local out = {}
+for i = 1, #KEYS do
+  local a = 3 + (i - 1) * 3
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[a])
+  redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2])
+  local n = redis.call('ZCARD', KEYS[i])
+  redis.call('PEXPIRE', KEYS[i], ARGV[a + 1])
+  out[i] = n
+  local bound = tonumber(ARGV[a + 2])
+  if bound > 0 and n > bound then
+    break
+  end
+end
+return out
+`)
+
+// hitsArgs are hitsScript's keys and arguments for an event at now.
+func (s *Store) hitsArgs(now time.Time, hits []state.WindowHit) (keys []string, args []any, err error) {
+	at := now.UnixMicro()
+	score := strconv.FormatInt(at, 10)
+	member := score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
+	keys = make([]string, len(hits))
+	args = make([]any, 0, 2+3*len(hits))
+	args = append(args, score, member)
+	for i, h := range hits {
+		ms, err := ttlMillis("hit", h.Window)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys[i] = h.Key
+		args = append(args, strconv.FormatInt(at-h.Window.Microseconds(), 10), ms, h.StopAbove)
+	}
+	return keys, args, nil
+}
+
 // Do implements state.Store with one pipeline: one round trip for the
-// whole batch, bounded by one operation's timeout. Hits run as EVALSHA;
-// when the server has lost the script (a restart, SCRIPT FLUSH) those hits
-// did not run, and are sent again one by one, which loads it.
+// whole batch, bounded by one operation's timeout. The windows of a Hits
+// operation are one script run (EVALSHA); when the server has lost the
+// script (a restart, SCRIPT FLUSH) it did not run, and is sent again on
+// its own, which loads it.
 func (s *Store) Do(ctx context.Context, b *state.Batch) {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	var cmdBuf [4]redis.Cmder
-	cmds := cmdBuf[:0]
+	type sent struct {
+		cmd  redis.Cmder
+		keys []string // a Hits operation's, to send it again
+		args []any
+	}
+	var sentBuf [4]sent
+	cmds := sentBuf[:0]
 	pipe := s.c.Pipeline()
 	for i := range b.Len() {
 		o := b.Op(i)
-		if !o.IsHit() {
-			cmds = append(cmds, pipe.Get(ctx, o.Key()))
+		if !o.IsHits() {
+			cmds = append(cmds, sent{cmd: pipe.Get(ctx, o.Key())})
 			continue
 		}
-		args, err := s.hitArgs(o.HitArgs())
+		keys, args, err := s.hitsArgs(o.HitsArgs())
 		if err != nil {
 			o.Err = err
-			cmds = append(cmds, nil)
+			cmds = append(cmds, sent{})
 			continue
 		}
-		cmds = append(cmds, hitScript.EvalSha(ctx, pipe, []string{o.Key()}, args...))
+		cmds = append(cmds, sent{cmd: hitsScript.EvalSha(ctx, pipe, keys, args...), keys: keys, args: args})
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is read below
 	for i, c := range cmds {
 		o := b.Op(i)
-		switch c := c.(type) {
+		switch cmd := c.cmd.(type) {
 		case nil:
 		case *redis.StringCmd:
-			v, err := c.Bytes()
+			v, err := cmd.Bytes()
 			switch {
 			case errors.Is(err, redis.Nil):
 			case err != nil:
@@ -240,18 +287,15 @@ func (s *Store) Do(ctx context.Context, b *state.Batch) {
 				o.Value, o.Found = v, true
 			}
 		case *redis.Cmd:
-			n, err := c.Int64()
+			counts, err := cmd.Int64Slice()
 			if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-				now, window := o.HitArgs()
-				n, err = s.Hit(ctx, o.Key(), now, window)
-				o.Count, o.Err = n, err
-				continue
+				counts, err = hitsScript.Run(ctx, s.c, c.keys, c.args...).Int64Slice()
 			}
 			if err != nil {
 				o.Err = fail("hit", err)
 				continue
 			}
-			o.Count = n
+			o.SetCounts(counts)
 		}
 	}
 }

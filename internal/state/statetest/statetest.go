@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) state.Store) {
 		{"HitKeyExpires", testHitExpires},
 		{"BatchResultsAsSingleOperations", testBatch},
 		{"BatchHitsConcurrentExact", testBatchConcurrent},
+		{"BatchHitChainStopsAboveBound", testHitChain},
 		{"WrongType", testWrongType},
 		{"TTLMustBePositive", testTTLPositive},
 		{"Ping", func(t *testing.T, s state.Store, _ func(string) string) {
@@ -490,6 +491,42 @@ func testBatch(t *testing.T, s state.Store, key func(string) string) {
 	}
 	if n, err := s.Hit(ctx, key("w"), now, time.Minute); err != nil || n != 4 {
 		t.Errorf("Hit after the batch = %d, %v; want 4", n, err)
+	}
+}
+
+func testHitChain(t *testing.T, s state.Store, key func(string) string) {
+	ctx := context.Background()
+	chain := []state.WindowHit{
+		{Key: key("narrow"), Window: time.Minute, StopAbove: 2},
+		{Key: key("shorten"), Window: time.Minute}, // never stops the chain
+		{Key: key("wide"), Window: time.Minute, StopAbove: 100},
+	}
+	run := func() []int64 {
+		t.Helper()
+		var b state.Batch
+		i := b.Hits(time.Now(), chain...)
+		s.Do(ctx, &b)
+		if err := b.Op(i).Err; err != nil {
+			t.Fatal(err)
+		}
+		return b.Op(i).Counts
+	}
+	for _, want := range [][]int64{{1, 1, 1}, {2, 2, 2}, {3}, {4}} {
+		if got := run(); !slices.Equal(got, want) {
+			t.Fatalf("counts %v, want %v", got, want)
+		}
+	}
+	// The windows after the one that stopped did not record the events.
+	if n, err := s.Hit(ctx, key("wide"), time.Now(), time.Minute); err != nil || n != 3 {
+		t.Fatalf("Hit of the last window = %d, %v; want 3", n, err)
+	}
+	// A window holding another kind of value fails the operation.
+	mustSet(t, s, key("text"), []byte("v"), time.Minute)
+	var b state.Batch
+	i := b.Hits(time.Now(), state.WindowHit{Key: key("other"), Window: time.Minute}, state.WindowHit{Key: key("text"), Window: time.Minute})
+	s.Do(ctx, &b)
+	if !errors.Is(b.Op(i).Err, state.ErrWrongType) {
+		t.Fatalf("a chain through a plain value: %v, want ErrWrongType", b.Op(i).Err)
 	}
 }
 
