@@ -26,6 +26,10 @@ type Locator interface {
 // errNoState is the failure of an engine built without a state store.
 var errNoState = errors.New("no state store")
 
+// errShortReply is a store's answer with fewer velocity counts than the
+// limits it was sent.
+var errShortReply = errors.New("state store answered fewer velocity counts than limits")
+
 // userKey identifies the user a token is for: event.user.id, or the sub
 // claim of a user token. Empty for application tokens.
 func (c *Call) userKey() string {
@@ -147,16 +151,21 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 			st.histRaw = nil
 		}
 	}
+	// A failed chain leaves every limit without a count: each follows
+	// onStoreFailure, in order (a failure on one key, such as another
+	// application's value under a TokenGuard key, fails the whole chain).
 	res := b.Op(op)
 	for i, v := range limits {
+		if res.Err == nil && i >= len(res.Counts) {
+			// The chain stops only after a limit that denies, which
+			// returned above: a store that answered fewer counts failed.
+			res.Err = errShortReply
+		}
 		if res.Err != nil {
 			if storeFailure(d, p, r, "velocity", res.Err) {
 				return true
 			}
 			continue
-		}
-		if i >= len(res.Counts) {
-			break // not reached: an earlier limit stopped the count
 		}
 		if res.Counts[i] > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
 			r.Rule = v.Name

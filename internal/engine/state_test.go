@@ -401,3 +401,26 @@ velocity:
 		t.Fatalf("a call from another address was refused by %q after a flood from Berlin", d.Policies[0].Rule)
 	}
 }
+
+// dropsCounts is a store that answers a batch's hits without their counts.
+type dropsCounts struct{ state.Store }
+
+func (s dropsCounts) Do(ctx context.Context, b *state.Batch) {
+	s.Store.Do(ctx, b)
+	for i := range b.Len() {
+		b.Op(i).Counts = nil
+	}
+}
+
+// A store answer with fewer counts than limits is a store failure, never
+// an allowed call.
+func TestVelocityShortAnswerIsAFailure(t *testing.T) {
+	clock := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	e := stateEngine(t, &clock)
+	e.State = dropsCounts{e.State}
+	snap := policy.NewSnapshot([]*policy.Policy{testutil.Policy(t, "p", `velocity: [{name: v, by: Client, windowSeconds: 60, limit: 1, action: Deny}]`, secrets)})
+	d := e.Decide(context.Background(), snap, appCall(colombo, at(clock, 0)))
+	if !d.Deny || d.Denial.Cause != policy.CauseStateUnavailable || d.StateError == nil {
+		t.Fatalf("deny %v cause %s error %v; want the onStoreFailure default, Deny", d.Deny, d.Denial.Cause, d.StateError)
+	}
+}

@@ -44,8 +44,8 @@ type BatchOp struct {
 	kind batchKind
 	key  string // a Get's
 	now  time.Time
-	hits []WindowHit
-	one  [1]WindowHit // hits of a single Hit, without an allocation
+	hits []WindowHit  // a Hits operation's windows; nil for a single Hit
+	one  [1]WindowHit // a single Hit's window, kept in the operation itself
 
 	// Value and Found are a Get's result, as Store.Get returns them.
 	Value []byte
@@ -65,11 +65,7 @@ func (b *Batch) Get(key string) int {
 
 // Hit adds a sliding-window hit (see Store.Hit) and returns its index.
 func (b *Batch) Hit(key string, now time.Time, window time.Duration) int {
-	i := b.add(BatchOp{kind: batchHits, now: now})
-	o := &b.ops[i]
-	o.one[0] = WindowHit{Key: key, Window: window}
-	o.hits = o.one[:]
-	return i
+	return b.add(BatchOp{kind: batchHits, now: now, one: [1]WindowHit{{Key: key, Window: window}}})
 }
 
 // Hits adds one event recorded in each window in turn, as Store.Hit would,
@@ -102,7 +98,12 @@ func (o *BatchOp) Key() string { return o.key }
 func (o *BatchOp) IsHits() bool { return o.kind == batchHits }
 
 // HitsArgs are a Hits operation's time and windows.
-func (o *BatchOp) HitsArgs() (now time.Time, hits []WindowHit) { return o.now, o.hits }
+func (o *BatchOp) HitsArgs() (now time.Time, hits []WindowHit) {
+	if o.hits == nil {
+		return o.now, o.one[:]
+	}
+	return o.now, o.hits
+}
 
 // SetCounts records a Hits operation's counts.
 func (o *BatchOp) SetCounts(counts []int64) {
@@ -121,9 +122,10 @@ func DoEach(ctx context.Context, s Store, b *Batch) {
 			o.Value, o.Found, o.Err = s.Get(ctx, o.key)
 			continue
 		}
-		counts := make([]int64, 0, len(o.hits))
-		for _, h := range o.hits {
-			n, err := s.Hit(ctx, h.Key, o.now, h.Window)
+		now, hits := o.HitsArgs()
+		counts := make([]int64, 0, len(hits))
+		for _, h := range hits {
+			n, err := s.Hit(ctx, h.Key, now, h.Window)
 			if err != nil {
 				o.Err = err
 				break
