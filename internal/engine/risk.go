@@ -62,10 +62,15 @@ func hashed(parts ...string) string {
 // storeFailure applies the policy's onStoreFailure to r; it reports
 // whether the call is denied.
 func storeFailure(d *Decision, p *policy.Policy, r *PolicyResult, use string, err error) bool {
+	d.noteStateError(use, err)
+	return apply(r, policy.SignalAction{Action: p.OnStoreFailure, ExpiresIn: p.StoreFailureTo}, policy.CauseStateUnavailable)
+}
+
+// noteStateError records the call's first failure of the shared state.
+func (d *Decision) noteStateError(use string, err error) {
 	if d.StateError == nil {
 		d.StateError, d.StateUse = err, use
 	}
-	return apply(r, policy.SignalAction{Action: p.OnStoreFailure, ExpiresIn: p.StoreFailureTo}, policy.CauseStateUnavailable)
 }
 
 // apply carries out a signal's action on r; it reports whether the call is
@@ -97,24 +102,28 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 	var limitBuf [4]*policy.VelocityLimit
 	var hitBuf [4]state.WindowHit
 	limits, hits := limitBuf[:0], hitBuf[:0]
+	client, addr := st.call.Tenant+"\x00"+st.call.ClientID, ""
+	if ip.IsValid() {
+		addr = ip.String()
+	}
 	for i := range p.Velocity {
 		v := &p.Velocity[i]
-		var parts [3]string
-		parts[0] = st.call.Tenant + "\x00" + st.call.ClientID
+		var parts [2]string
+		parts[0] = client
 		switch v.By {
 		case policy.ByClientAddress:
-			if !ip.IsValid() {
+			if addr == "" {
 				continue
 			}
-			parts[1] = ip.String()
+			parts[1] = addr
 		case policy.ByUser, policy.ByUserAddress:
 			u := st.user()
-			if u == "" || (v.By == policy.ByUserAddress && !ip.IsValid()) {
+			if u == "" || (v.By == policy.ByUserAddress && addr == "") {
 				continue
 			}
 			parts[0] = u
 			if v.By == policy.ByUserAddress {
-				parts[1] = ip.String()
+				parts[1] = addr
 			}
 		}
 		// Every call counts, a call the platform retries (after a
@@ -129,13 +138,10 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 	if len(hits) == 0 {
 		return false
 	}
+	// A failure leaves every limit without a count: the policy's
+	// onStoreFailure applies, once for them all.
 	if e.State == nil {
-		for range limits {
-			if storeFailure(d, p, r, "velocity", errNoState) {
-				return true
-			}
-		}
-		return false
+		return storeFailure(d, p, r, "velocity", errNoState)
 	}
 	var b state.Batch
 	op := b.Hits(st.call.Now, hits...)
@@ -151,21 +157,17 @@ func (e *Engine) velocity(st *callState, d *Decision, p *policy.Policy, r *Polic
 			st.histRaw = nil
 		}
 	}
-	// A failed chain leaves every limit without a count: each follows
-	// onStoreFailure, in order (a failure on one key, such as another
-	// application's value under a TokenGuard key, fails the whole chain).
+	// A failure on one key (another application's value under a TokenGuard
+	// key) fails the whole chain.
 	res := b.Op(op)
+	if res.Err != nil {
+		return storeFailure(d, p, r, "velocity", res.Err)
+	}
 	for i, v := range limits {
-		if res.Err == nil && i >= len(res.Counts) {
+		if i >= len(res.Counts) {
 			// The chain stops only after a limit that denies, which
-			// returned above: a store that answered fewer counts failed.
-			res.Err = errShortReply
-		}
-		if res.Err != nil {
-			if storeFailure(d, p, r, "velocity", res.Err) {
-				return true
-			}
-			continue
+			// returned below: a store that answered fewer counts failed.
+			return storeFailure(d, p, r, "velocity", errShortReply)
 		}
 		if res.Counts[i] > v.Limit && apply(r, policy.SignalAction{Action: v.Action, ExpiresIn: v.ExpiresIn}, policy.CauseVelocity) {
 			r.Rule = v.Name
@@ -312,9 +314,8 @@ func (st *callState) history(s state.Store, user, country string, lat, lon float
 		st.histRaw, st.histErr = nil, err
 	case ok:
 		st.histRaw = b
-		var h history
-		if json.Unmarshal(b, &h) == nil {
-			st.hist, st.stored = &h, &h
+		if h := decodeHistory(b); h != nil {
+			st.hist, st.stored = h, h
 			if h.retryOf(st.call, country, lat, lon) {
 				st.hist = h.Before
 			}
@@ -348,9 +349,7 @@ func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 		b, _ := json.Marshal(observed(st, cur, o))
 		done, err := e.State.CompareAndSet(ctx, key, raw, b, o.retention)
 		if err != nil {
-			if d.StateError == nil {
-				d.StateError, d.StateUse = err, "history"
-			}
+			d.noteStateError("history", err)
 			return
 		}
 		if done || ctx.Err() != nil {
@@ -359,24 +358,25 @@ func (e *Engine) remember(ctx context.Context, st *callState, d *Decision) {
 		var ok bool
 		raw, ok, err = e.State.Get(ctx, key)
 		if err != nil {
-			if d.StateError == nil {
-				d.StateError, d.StateUse = err, "history"
-			}
+			d.noteStateError("history", err)
 			return
 		}
-		cur = nil
 		if !ok {
 			raw = nil
-		} else {
-			var h history
-			if json.Unmarshal(raw, &h) == nil {
-				cur = &h
-			}
 		}
+		cur = decodeHistory(raw)
 	}
-	if d.StateError == nil {
-		d.StateError, d.StateUse = errHistoryContended, "history"
+	d.noteStateError("history", errHistoryContended)
+}
+
+// decodeHistory decodes a stored history; nil for none, or for one that
+// does not decode (it is then written over).
+func decodeHistory(raw []byte) *history {
+	var h history
+	if raw == nil || json.Unmarshal(raw, &h) != nil {
+		return nil
 	}
+	return &h
 }
 
 // observed is the history cur (as stored, nil for none) with the call's

@@ -44,16 +44,14 @@ type BatchOp struct {
 	kind batchKind
 	key  string // a Get's
 	now  time.Time
-	hits []WindowHit  // a Hits operation's windows; nil for a single Hit
-	one  [1]WindowHit // a single Hit's window, kept in the operation itself
+	hits []WindowHit
 
 	// Value and Found are a Get's result, as Store.Get returns them.
 	Value []byte
 	Found bool
 	// Counts are a Hits operation's results, one per window it reached,
-	// as Store.Hit returns them; Count is the first (a single Hit's).
+	// as Store.Hit returns them.
 	Counts []int64
-	Count  int64
 	// Err is the operation's error: each operation fails on its own.
 	Err error
 }
@@ -61,11 +59,6 @@ type BatchOp struct {
 // Get adds a read of key and returns its index.
 func (b *Batch) Get(key string) int {
 	return b.add(BatchOp{kind: batchGet, key: key})
-}
-
-// Hit adds a sliding-window hit (see Store.Hit) and returns its index.
-func (b *Batch) Hit(key string, now time.Time, window time.Duration) int {
-	return b.add(BatchOp{kind: batchHits, now: now, one: [1]WindowHit{{Key: key, Window: window}}})
 }
 
 // Hits adds one event recorded in each window in turn, as Store.Hit would,
@@ -98,20 +91,7 @@ func (o *BatchOp) Key() string { return o.key }
 func (o *BatchOp) IsHits() bool { return o.kind == batchHits }
 
 // HitsArgs are a Hits operation's time and windows.
-func (o *BatchOp) HitsArgs() (now time.Time, hits []WindowHit) {
-	if o.hits == nil {
-		return o.now, o.one[:]
-	}
-	return o.now, o.hits
-}
-
-// SetCounts records a Hits operation's counts.
-func (o *BatchOp) SetCounts(counts []int64) {
-	o.Counts = counts
-	if len(counts) > 0 {
-		o.Count = counts[0]
-	}
-}
+func (o *BatchOp) HitsArgs() (now time.Time, hits []WindowHit) { return o.now, o.hits }
 
 // DoEach runs b's operations one at a time on s: the Do of a store with no
 // cheaper way. The windows of a Hits operation are hit one after another.
@@ -122,10 +102,9 @@ func DoEach(ctx context.Context, s Store, b *Batch) {
 			o.Value, o.Found, o.Err = s.Get(ctx, o.key)
 			continue
 		}
-		now, hits := o.HitsArgs()
-		counts := make([]int64, 0, len(hits))
-		for _, h := range hits {
-			n, err := s.Hit(ctx, h.Key, now, h.Window)
+		counts := make([]int64, 0, len(o.hits))
+		for _, h := range o.hits {
+			n, err := s.Hit(ctx, h.Key, o.now, h.Window)
 			if err != nil {
 				o.Err = err
 				break
@@ -135,14 +114,6 @@ func DoEach(ctx context.Context, s Store, b *Batch) {
 				break
 			}
 		}
-		o.SetCounts(counts)
-	}
-}
-
-// Fail sets err as the result of every operation of b: a store that could
-// not send the batch.
-func (b *Batch) Fail(err error) {
-	for i := range b.ops {
-		b.ops[i].Err = err
+		o.Counts = counts
 	}
 }

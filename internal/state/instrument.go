@@ -41,9 +41,6 @@ type instrumented struct {
 	observe Observer
 }
 
-// Unwrap returns the store behind the instrumentation.
-func (i *instrumented) Unwrap() Store { return i.s }
-
 func (i *instrumented) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	start := time.Now()
 	v, ok, err := i.s.Get(ctx, key)

@@ -37,7 +37,7 @@ func TestInstrumentReportsEveryOperation(t *testing.T) {
 	}
 	_, _ = s.Hit(ctx, "w", time.Now(), time.Minute)
 	var b state.Batch
-	b.Hit("w", time.Now(), time.Minute)
+	b.Hits(time.Now(), state.WindowHit{Key: "w", Window: time.Minute})
 	s.Do(ctx, &b)
 	_ = s.Ping(ctx)
 	_ = s.Close()

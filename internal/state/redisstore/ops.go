@@ -29,20 +29,6 @@ end
 return n
 `)
 
-// hitScript is an exact sliding window: a sorted set of events scored by
-// time (microseconds). It drops the events at or before the window's
-// start (ARGV[2]), adds this one (score ARGV[1], unique member ARGV[3]),
-// counts them and keeps the key for one window (ARGV[4] ms) after the
-// last event. Arithmetic is done by the caller: Lua numbers turned into
-// command arguments could lose digits.
-var hitScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
-local n = redis.call('ZCARD', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return n
-`)
-
 // casScript sets KEYS[1] to ARGV[3] for ARGV[4] ms only if it holds
 // ARGV[2] (ARGV[1] = "1") or nothing (ARGV[1] = "0"). GET of a sorted set
 // fails with WRONGTYPE, as the other operations do.
@@ -173,39 +159,35 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	return n, nil
 }
 
-// Hit implements state.Store with one script run (EVALSHA). Times have
-// microsecond precision.
+// Hit implements state.Store with one script run (EVALSHA): a chain of
+// one window. Times have microsecond precision.
 func (s *Store) Hit(ctx context.Context, key string, now time.Time, window time.Duration) (int64, error) {
-	args, err := s.hitArgs(now, window)
+	keys, args, err := s.hitsArgs(now, []state.WindowHit{{Key: key, Window: window}})
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	n, err := hitScript.Run(ctx, s.c, []string{key}, args...).Int64()
+	counts, err := hitsScript.Run(ctx, s.c, keys, args...).Int64Slice()
 	if err != nil {
 		return 0, fail("hit", err)
 	}
-	return n, nil
-}
-
-// hitArgs are hitScript's arguments for an event at now in a window.
-func (s *Store) hitArgs(now time.Time, window time.Duration) ([]any, error) {
-	ms, err := ttlMillis("hit", window)
-	if err != nil {
-		return nil, err
+	if len(counts) != 1 {
+		return 0, fail("hit", fmt.Errorf("%d counts for one window", len(counts)))
 	}
-	at := now.UnixMicro()
-	score := strconv.FormatInt(at, 10)
-	member := score + ":" + s.memberID + ":" + strconv.FormatUint(s.seq.Add(1), 36)
-	return []any{score, strconv.FormatInt(at-window.Microseconds(), 10), member, ms}, nil
+	return counts[0], nil
 }
 
-// hitsScript is hitScript over a chain of windows (KEYS), one event
-// (score ARGV[1], member ARGV[2]) recorded in each in turn; per window,
-// ARGV holds the window's start, its TTL in ms and a bound: after a window
-// whose count exceeds its bound (when above 0), the chain stops. It
-// returns the counts of the windows reached.
+// hitsScript is an exact sliding window per key, over a chain of windows
+// (KEYS): a sorted set of events scored by time (microseconds). One event
+// (score ARGV[1], a member ARGV[2] unique across clients) is recorded in
+// each window in turn: the events at or before the window's start are
+// dropped first, and the key is kept for one window after the last
+// event. Per window, ARGV holds its start, its TTL in ms and a bound:
+// after a window whose count exceeds its bound (when above 0), the chain
+// stops. It returns the counts of the windows reached. Arithmetic is done
+// by the caller: Lua numbers turned into command arguments could lose
+// digits.
 var hitsScript = redis.NewScript(`
 local out = {}
 for i = 1, #KEYS do
@@ -295,7 +277,7 @@ func (s *Store) Do(ctx context.Context, b *state.Batch) {
 				o.Err = fail("hit", err)
 				continue
 			}
-			o.SetCounts(counts)
+			o.Counts = counts
 		}
 	}
 }
