@@ -103,6 +103,11 @@ type Loader struct {
 	// that failed to load, which is not tried again until it changes.
 	fingerprint, rejected [32]byte
 	policyRep, secretsRep *metrics.ReloadReporter
+	// listPaths are the list files the policy files whose fingerprint is
+	// listPathsOf name: the files are parsed for them only when they
+	// change, not at every check.
+	listPaths   []string
+	listPathsOf [32]byte
 }
 
 // DefaultSettle is the settle interval when Loader.Settle is zero.
@@ -338,7 +343,13 @@ func (l *Loader) read() (*contents, error) {
 	}
 	// The list files, fingerprinted with the policies: an edited list is
 	// reloaded, and one caught mid-write is not applied, like a policy file.
-	for _, f := range listFiles(c.srcs) {
+	if sum := [32]byte(h.Sum(nil)); l.listPaths == nil || sum != l.listPathsOf {
+		l.listPaths, l.listPathsOf = listFiles(c.srcs), sum
+		if l.listPaths == nil {
+			l.listPaths = []string{}
+		}
+	}
+	for _, f := range l.listPaths {
 		b, err := add(f)
 		if err != nil {
 			return nil, fmt.Errorf("IP list file: %w", err)
