@@ -290,7 +290,7 @@ func (r *IPListReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	before, attempted := l.Status()
 	hadContent := l.Content() != nil
 	res := l.Load(ctx, compiler.ListSpec(&obj), iplist.Env{
-		ConfigMaps: configMaps{ns: obj.Namespace, cache: read, api: r.APIReader},
+		ConfigMaps: configMaps{ns: obj.Namespace, cache: read, api: r.APIReader, got: map[string]*corev1.ConfigMap{}},
 		HTTP:       r.HTTP,
 	})
 	content := l.Content()
@@ -441,11 +441,13 @@ func (r *IPListReconciler) listsForConfigMap(ctx context.Context, o client.Objec
 }
 
 // configMaps reads a list's ConfigMaps: versions from the metadata cache,
-// data from the API server, only when the version changed.
+// data from the API server, only when the version changed, and once per
+// reconcile however many of the list's keys it holds.
 type configMaps struct {
 	ns    string
 	cache client.Reader
 	api   client.Reader
+	got   map[string]*corev1.ConfigMap
 }
 
 func (c configMaps) Version(ctx context.Context, name string) (string, error) {
@@ -461,12 +463,16 @@ func (c configMaps) Version(ctx context.Context, name string) (string, error) {
 }
 
 func (c configMaps) Value(ctx context.Context, name, key string) ([]byte, error) {
-	var cm corev1.ConfigMap
-	if err := c.api.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: name}, &cm); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, iplist.NotFound("the ConfigMap does not exist")
+	cm := c.got[name]
+	if cm == nil {
+		cm = &corev1.ConfigMap{}
+		if err := c.api.Get(ctx, types.NamespacedName{Namespace: c.ns, Name: name}, cm); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, iplist.NotFound("the ConfigMap does not exist")
+			}
+			return nil, err
 		}
-		return nil, err
+		c.got[name] = cm
 	}
 	if v, ok := cm.Data[key]; ok {
 		return []byte(v), nil
