@@ -155,7 +155,7 @@ func (k kubeLists) IPList(ctx context.Context, namespace, name string) (*policy.
 	var obj v1alpha1.IPList
 	if err := k.reader.Get(ctx, nn, &obj); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &compiler.ListError{Namespace: namespace, Name: name, Missing: true, Detail: "does not exist"}
+			return nil, &compiler.ListError{Namespace: namespace, Name: name, Detail: "does not exist"}
 		}
 		return nil, err
 	}

@@ -80,9 +80,9 @@ type ListError struct {
 	Namespace, Name string
 	// Blocked is true for a list named in blockedLists (Compile sets it).
 	Blocked bool
-	// Missing: no such list. Pending: the list exists but no load of it
-	// has finished yet (a replica starting up).
-	Missing, Pending bool
+	// Pending: the list exists but no load of it has finished yet (a
+	// replica starting up).
+	Pending bool
 	// Detail says what is wrong, such as the list's own Ready message.
 	Detail string
 }
@@ -271,7 +271,7 @@ func (l *listing) merge(inline *policy.NetSet, names []v1alpha1.IPListName, bloc
 		var set *policy.NetSet
 		var err error
 		if l.reader == nil {
-			err = &ListError{Namespace: l.ns, Name: name, Missing: true, Detail: "cannot be read here"}
+			err = &ListError{Namespace: l.ns, Name: name, Detail: "cannot be read here"}
 		} else {
 			set, err = l.reader.IPList(l.ctx, l.ns, name)
 		}

@@ -284,7 +284,7 @@ func (f fixedLists) IPList(_ context.Context, ns, name string) (*policy.NetSet, 
 	if s, ok := f[name]; ok {
 		return s, nil
 	}
-	return nil, &compiler.ListError{Namespace: ns, Name: name, Missing: true, Detail: "does not exist"}
+	return nil, &compiler.ListError{Namespace: ns, Name: name, Detail: "does not exist"}
 }
 
 type failingLists struct{}

@@ -15,7 +15,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/policy"
 )
 
-// DefaultUserAgent is sent with each fetch when Env.UserAgent is empty.
+// DefaultUserAgent is sent with each fetch.
 const DefaultUserAgent = "tokenguard-iplist/1 (+https://github.com/tokenguard/tokenguard)"
 
 // Redact returns the URL without a password, for messages and logs.
@@ -44,11 +44,7 @@ func fetch(ctx context.Context, st *sourceState, src URLSource, env Env) *source
 	if err != nil {
 		return fail(ReasonFetchFailed, err)
 	}
-	ua := env.UserAgent
-	if ua == "" {
-		ua = DefaultUserAgent
-	}
-	req.Header.Set("User-Agent", ua)
+	req.Header.Set("User-Agent", DefaultUserAgent)
 	if st.loaded {
 		if st.etag != "" {
 			req.Header.Set("If-None-Match", st.etag)

@@ -105,8 +105,6 @@ type Env struct {
 	ReadFile func(path string) ([]byte, error)
 	// HTTP fetches URL sources (http.DefaultClient when nil).
 	HTTP *http.Client
-	// UserAgent is sent with each fetch.
-	UserAgent string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -408,14 +406,14 @@ func union(srcs map[string]*sourceState, now time.Time) *Content {
 }
 
 // parse parses raw content into st unless it is what st already holds.
-func parse(st *sourceState, raw []byte, reason, source string, limit int64) *sourceError {
+func parse(st *sourceState, raw []byte, source string) *sourceError {
 	sum := sha256.Sum256(raw)
 	if st.loaded && sum == st.sum {
 		return nil
 	}
 	var b policy.NetSetBuilder
-	if _, err := Read(bytes.NewReader(raw), limit, b.Add); err != nil {
-		return classify(err, reason, source)
+	if _, err := Read(bytes.NewReader(raw), 0, b.Add); err != nil {
+		return classify(err, ReasonInvalidEntries, source)
 	}
 	st.set, st.sum, st.loaded = b.Build(), sum, true
 	return nil
@@ -472,7 +470,7 @@ func loadConfigMap(ctx context.Context, st *sourceState, ref ConfigMapRef, env E
 	if err != nil {
 		return cmError(source, err)
 	}
-	if err := parse(st, raw, ReasonInvalidEntries, source, 0); err != nil {
+	if err := parse(st, raw, source); err != nil {
 		return err
 	}
 	st.version = version
@@ -499,5 +497,5 @@ func loadFile(st *sourceState, path string, env Env) *sourceError {
 	if int64(len(raw)) > MaxFileBytes {
 		return &sourceError{reason: ReasonTooLarge, source: source, err: &TooLargeError{Limit: MaxFileBytes}}
 	}
-	return parse(st, raw, ReasonInvalidEntries, source, 0)
+	return parse(st, raw, source)
 }

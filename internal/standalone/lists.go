@@ -202,7 +202,7 @@ type fileLists map[string]*listState
 func (f fileLists) IPList(_ context.Context, namespace, name string) (*policy.NetSet, error) {
 	st := f[compiler.Key(namespace, name)]
 	if st == nil {
-		return nil, &compiler.ListError{Namespace: namespace, Name: name, Missing: true, Detail: "is not defined in the policy files"}
+		return nil, &compiler.ListError{Namespace: namespace, Name: name, Detail: "is not defined in the policy files"}
 	}
 	if c := st.list.Content(); c != nil {
 		return c.Set, nil

@@ -42,7 +42,7 @@ type Lists map[string]string
 func (l Lists) IPList(_ context.Context, ns, name string) (*policy.NetSet, error) {
 	text, ok := l[name]
 	if !ok {
-		return nil, &compiler.ListError{Namespace: ns, Name: name, Missing: true, Detail: "does not exist"}
+		return nil, &compiler.ListError{Namespace: ns, Name: name, Detail: "does not exist"}
 	}
 	var b policy.NetSetBuilder
 	if _, err := iplist.Read(strings.NewReader(text), 0, b.Add); err != nil {
