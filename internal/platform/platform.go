@@ -116,7 +116,9 @@ var fixedClaims = []string{"iss", "sub", "aud", "client_id", "aut", "expires_in"
 
 // FixedClaim reports whether name (in any case) is a claim the platform
 // manages: the service may not add, remove or replace it as a claim (aud,
-// scope and expires_in have their own paths).
+// scope and expires_in have their own paths). Policies are held to it by a
+// CEL rule of the CRD, which the API server and policy files both run;
+// crdvalidation's tests check that rule against this list.
 func FixedClaim(name string) bool {
 	for _, f := range fixedClaims {
 		if strings.EqualFold(f, name) {
