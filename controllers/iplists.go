@@ -142,6 +142,17 @@ type kubeLists struct {
 
 var _ compiler.ListReader = kubeLists{}
 
+// listStates is kubeLists for a compile that only judges the policy (the
+// status controller): it says whether each list can be read, without its
+// networks, so that the compile does not merge sets the snapshot
+// controller already built.
+type listStates struct{ kubeLists }
+
+func (k listStates) IPList(ctx context.Context, namespace, name string) (*policy.NetSet, error) {
+	_, err := k.kubeLists.IPList(ctx, namespace, name)
+	return nil, err
+}
+
 func (k kubeLists) IPList(ctx context.Context, namespace, name string) (*policy.NetSet, error) {
 	nn := types.NamespacedName{Namespace: namespace, Name: name}
 	if l := k.store.get(nn); l != nil {

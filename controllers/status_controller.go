@@ -76,7 +76,7 @@ func (r *StatusReconciler) evaluate(ctx context.Context, tp *v1alpha1.TokenPolic
 		Reason:             v1alpha1.ReasonCompiled,
 		Message:            "the policy compiled and is served by every replica",
 	}
-	p, err := compiler.CompileWith(ctx, tp, apiSecretReader{r.APIReader}, kubeLists{store: r.Lists, reader: r.Client})
+	p, err := compiler.CompileWith(ctx, tp, apiSecretReader{r.APIReader}, listStates{kubeLists{store: r.Lists, reader: r.Client}})
 	var invalid *compiler.InvalidSpecError
 	var secret *compiler.SecretError
 	lists := compiler.ListErrors(err)
