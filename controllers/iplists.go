@@ -213,16 +213,7 @@ func IndexListRefs(ctx context.Context, mgr ctrl.Manager) error {
 
 // policiesForList lists the TokenPolicies that name the list.
 func policiesForList(ctx context.Context, c client.Reader, nn types.NamespacedName) []reconcile.Request {
-	var list v1alpha1.TokenPolicyList
-	if err := c.List(ctx, &list, client.InNamespace(nn.Namespace), client.MatchingFields{listRefIndex: nn.Name}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "cannot list policies naming the IP list", "iplist", nn.Name)
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, tp := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: tp.Namespace, Name: tp.Name}})
-	}
-	return reqs
+	return requestsByIndex(ctx, c, &v1alpha1.TokenPolicyList{}, nn.Namespace, listRefIndex, nn.Name)
 }
 
 // listEvents is the watch that compiles again the policies naming a list
@@ -400,18 +391,7 @@ func (r *IPListReconciler) CatchUp(ctx context.Context, namespaces []string) err
 // StartedLeading enqueues every cached list for a status pass; sources
 // that are not due are not read again.
 func (r *IPListReconciler) StartedLeading(ctx context.Context) {
-	var list v1alpha1.IPListList
-	if err := r.Client.List(ctx, &list); err != nil {
-		ctrl.LoggerFrom(ctx).Info("cannot list IP lists for a status pass", "error", err.Error())
-		return
-	}
-	for i := range list.Items {
-		select {
-		case r.leading <- event.GenericEvent{Object: &list.Items[i]}:
-		case <-ctx.Done():
-			return
-		}
-	}
+	enqueueAll(ctx, r.Client, &v1alpha1.IPListList{}, r.leading)
 }
 
 // SetupWithManager runs the controller on every replica.
@@ -439,16 +419,7 @@ func (r *IPListReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 func (r *IPListReconciler) listsForConfigMap(ctx context.Context, o client.Object) []reconcile.Request {
-	var list v1alpha1.IPListList
-	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{configMapRefIndex: o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "cannot list IP lists reading the ConfigMap", "configMap", o.GetName())
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, l := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: l.Namespace, Name: l.Name}})
-	}
-	return reqs
+	return requestsByIndex(ctx, r.Client, &v1alpha1.IPListList{}, o.GetNamespace(), configMapRefIndex, o.GetName())
 }
 
 // configMaps reads a list's ConfigMaps: versions from the metadata cache,

@@ -18,9 +18,11 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/tokenguard/tokenguard/api/v1alpha1"
@@ -52,17 +54,46 @@ func IndexSecretRefs(ctx context.Context, mgr ctrl.Manager) error {
 // policiesForSecret maps a Secret to the TokenPolicies in its namespace that reference it.
 func policiesForSecret(c client.Client) func(context.Context, client.Object) []reconcile.Request {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
-		var list v1alpha1.TokenPolicyList
-		if err := c.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{secretRefIndex: o.GetName()}); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "cannot list policies referencing secret", "secret", o.GetName())
+		return requestsByIndex(ctx, c, &v1alpha1.TokenPolicyList{}, o.GetNamespace(), secretRefIndex, o.GetName())
+	}
+}
+
+// enqueueAll sends every cached object of list's kind to ch, for a status
+// pass when this replica starts leading.
+func enqueueAll(ctx context.Context, c client.Reader, list client.ObjectList, ch chan<- event.GenericEvent) {
+	if err := c.List(ctx, list); err != nil {
+		ctrl.LoggerFrom(ctx).Info("cannot list objects for a status pass", "error", err.Error())
+		return
+	}
+	_ = meta.EachListItem(list, func(o runtime.Object) error {
+		m, ok := o.(client.Object)
+		if !ok {
 			return nil
 		}
-		reqs := make([]reconcile.Request, 0, len(list.Items))
-		for _, tp := range list.Items {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: tp.Namespace, Name: tp.Name}})
+		select {
+		case ch <- event.GenericEvent{Object: m}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		return reqs
+	})
+}
+
+// requestsByIndex lists the objects of list's kind in namespace whose
+// field index holds value, as reconcile requests.
+func requestsByIndex(ctx context.Context, c client.Reader, list client.ObjectList, namespace, index, value string) []reconcile.Request {
+	if err := c.List(ctx, list, client.InNamespace(namespace), client.MatchingFields{index: value}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "cannot list the objects that reference another", "index", index, "name", value)
+		return nil
 	}
+	var reqs []reconcile.Request
+	_ = meta.EachListItem(list, func(o runtime.Object) error {
+		if m, ok := o.(client.Object); ok {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(m)})
+		}
+		return nil
+	})
+	return reqs
 }
 
 // secretMeta is the type watched for Secrets: metadata only.

@@ -133,19 +133,7 @@ func (r *StatusReconciler) writeStatus(ctx context.Context, tp *v1alpha1.TokenPo
 // StartedLeading enqueues every cached policy for a status pass. The
 // Leader's OnChange calls it.
 func (r *StatusReconciler) StartedLeading(ctx context.Context) {
-	var list v1alpha1.TokenPolicyList
-	if err := r.Client.List(ctx, &list); err != nil {
-		ctrl.LoggerFrom(ctx).Info("cannot list policies for a status pass", "error", err.Error())
-		return
-	}
-	for i := range list.Items {
-		tp := &list.Items[i]
-		select {
-		case r.leading <- event.GenericEvent{Object: tp}:
-		case <-ctx.Done():
-			return
-		}
-	}
+	enqueueAll(ctx, r.Client, &v1alpha1.TokenPolicyList{}, r.leading)
 }
 
 // SetupWithManager runs the controller on every replica; Reconcile writes
