@@ -60,20 +60,6 @@ func OpenASNBytes(b []byte) (*Database, error) {
 	return nil, fmt.Errorf("database type %q has no autonomous_system_number records: want a GeoLite2-ASN, GeoIP2-ISP or ip-location-db ASN database", d.Type)
 }
 
-// lookupASN finds the record of an (unmapped) address.
-func (d *Database) lookupASN(ip netip.Addr) maxminddb.Result {
-	if d.IPVersion == 4 && !ip.Is4() {
-		return maxminddb.Result{}
-	}
-	res := d.mmdb.Lookup(ip)
-	if !res.Found() && d.IPVersion == 6 && ip.Is4() {
-		// Files written without IPv4 aliasing may keep IPv4 under
-		// ::ffff:0:0/96 rather than ::/96.
-		res = d.mmdb.Lookup(netip.AddrFrom16(ip.As16()))
-	}
-	return res
-}
-
 // ASNResolver answers autonomous system lookups from an ordered set of ASN
 // databases: the first database that knows an address wins.
 type ASNResolver struct {
@@ -105,7 +91,7 @@ func (r *ASNResolver) ASN(ip netip.Addr) uint32 {
 	ip = ip.Unmap()
 	for _, d := range r.Databases() {
 		var asn uint32
-		if res := d.lookupASN(ip); res.Found() && res.DecodePath(&asn, pathASN...) == nil && asn != 0 {
+		if res := d.lookup(ip); res.Found() && res.DecodePath(&asn, pathASN...) == nil && asn != 0 {
 			return asn
 		}
 	}
@@ -122,7 +108,7 @@ func (r *ASNResolver) Organization(ip netip.Addr) (uint32, string) {
 	ip = ip.Unmap()
 	for _, d := range r.Databases() {
 		var rec asnRecord
-		if res := d.lookupASN(ip); res.Found() && res.Decode(&rec) == nil && rec.Number != 0 {
+		if res := d.lookup(ip); res.Found() && res.Decode(&rec) == nil && rec.Number != 0 {
 			return rec.Number, rec.Org
 		}
 	}

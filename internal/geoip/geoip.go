@@ -83,15 +83,24 @@ type coordinates struct {
 	Longitude *float64 `maxminddb:"longitude"`
 }
 
-// location returns the database's coordinates for a (unmapped) address.
-func (d *Database) location(ip netip.Addr) (lat, lon float64, ok bool) {
+// lookup finds the record of an (unmapped) address. Files other than
+// MaxMind's GeoIP2 layout (ip-location-db's, and ASN files) may be written
+// without IPv4 aliasing: a combined file then keeps IPv4 under
+// ::ffff:0:0/96 rather than ::/96, where the address is looked up again.
+func (d *Database) lookup(ip netip.Addr) maxminddb.Result {
 	if d.IPVersion == 4 && !ip.Is4() {
-		return 0, 0, false
+		return maxminddb.Result{}
 	}
 	res := d.mmdb.Lookup(ip)
-	if !res.Found() && d.Format == FormatFlat && d.IPVersion == 6 && ip.Is4() {
+	if !res.Found() && d.Format != FormatGeoIP2 && d.IPVersion == 6 && ip.Is4() {
 		res = d.mmdb.Lookup(netip.AddrFrom16(ip.As16()))
 	}
+	return res
+}
+
+// location returns the database's coordinates for a (unmapped) address.
+func (d *Database) location(ip netip.Addr) (lat, lon float64, ok bool) {
+	res := d.lookup(ip)
 	if !res.Found() {
 		return 0, 0, false
 	}
@@ -110,15 +119,7 @@ func (d *Database) location(ip netip.Addr) (lat, lon float64, ok bool) {
 
 // country returns the database's country for a (unmapped) address, or "".
 func (d *Database) country(ip netip.Addr) string {
-	if d.IPVersion == 4 && !ip.Is4() {
-		return ""
-	}
-	res := d.mmdb.Lookup(ip)
-	if !res.Found() && d.Format == FormatFlat && d.IPVersion == 6 && ip.Is4() {
-		// ip-location-db files are written without IPv4 aliasing: a combined
-		// file keeps IPv4 under ::ffff:0:0/96.
-		res = d.mmdb.Lookup(netip.AddrFrom16(ip.As16()))
-	}
+	res := d.lookup(ip)
 	if !res.Found() {
 		return ""
 	}
