@@ -263,9 +263,7 @@ type listing struct {
 // once here. A single list and no inline CIDRs share the list's set.
 func (l *listing) merge(inline *policy.NetSet, names []v1alpha1.IPListName, blocked bool) *policy.NetSet {
 	sets := make([]*policy.NetSet, 0, len(names)+1)
-	if inline.Len() > 0 {
-		sets = append(sets, inline)
-	}
+	sets = append(sets, inline)
 	for _, n := range names {
 		name := string(n)
 		var set *policy.NetSet
@@ -285,21 +283,11 @@ func (l *listing) merge(inline *policy.NetSet, names []v1alpha1.IPListName, bloc
 			if l.failed == nil {
 				l.failed = fmt.Errorf("IPList %s/%s: %w", l.ns, name, err)
 			}
-		case set.Len() > 0:
+		default:
 			sets = append(sets, set)
 		}
 	}
-	switch len(sets) {
-	case 0:
-		return nil
-	case 1:
-		return sets[0]
-	}
-	var b policy.NetSetBuilder
-	for _, s := range sets {
-		b.AddSet(s)
-	}
-	return b.Build()
+	return policy.Union(sets...)
 }
 
 func strs[T ~string](in []T) []string {

@@ -390,18 +390,11 @@ func fingerprint(srcs map[string]*sourceState) [32]byte {
 }
 
 func union(srcs map[string]*sourceState, now time.Time) *Content {
-	var set *policy.NetSet
-	if len(srcs) == 1 {
-		for _, st := range srcs {
-			set = st.set
-		}
-	} else {
-		var b policy.NetSetBuilder
-		for _, st := range srcs {
-			b.AddSet(st.set)
-		}
-		set = b.Build()
+	sets := make([]*policy.NetSet, 0, len(srcs))
+	for _, st := range srcs {
+		sets = append(sets, st.set)
 	}
+	set := policy.Union(sets...)
 	return &Content{Set: set, Entries: set.Len(), LoadedAt: now}
 }
 

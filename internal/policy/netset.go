@@ -82,6 +82,26 @@ func (b *NetSetBuilder) AddSet(s *NetSet) {
 	}
 }
 
+// Union returns the networks of every set: the one non-empty set itself
+// when there is only one (nothing is copied), nil when all are empty.
+func Union(sets ...*NetSet) *NetSet {
+	var only *NetSet
+	n := 0
+	for _, s := range sets {
+		if s.Len() > 0 {
+			only, n = s, n+1
+		}
+	}
+	if n <= 1 {
+		return only
+	}
+	var b NetSetBuilder
+	for _, s := range sets {
+		b.AddSet(s)
+	}
+	return b.Build()
+}
+
 // Build returns the set and resets the builder. An empty builder builds nil,
 // the empty set.
 func (b *NetSetBuilder) Build() *NetSet {

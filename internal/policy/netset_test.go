@@ -213,3 +213,26 @@ func vmRSS() int64 {
 	}
 	return 0
 }
+
+// Union shares a lone set, and merges several.
+func TestUnion(t *testing.T) {
+	build := func(cidrs ...string) *policy.NetSet {
+		var b policy.NetSetBuilder
+		for _, c := range cidrs {
+			b.Add(netip.MustParsePrefix(c))
+		}
+		return b.Build()
+	}
+	a, b := build("192.0.2.0/24"), build("2001:db8::/32", "10.0.0.0/8")
+	if policy.Union() != nil || policy.Union(nil, build()) != nil {
+		t.Error("the union of empty sets is not empty")
+	}
+	if policy.Union(nil, a, nil) != a {
+		t.Error("a lone set was copied")
+	}
+	u := policy.Union(a, nil, b)
+	if u.Len() != 3 || !u.Contains(netip.MustParseAddr("192.0.2.9")) || !u.Contains(netip.MustParseAddr("10.1.2.3")) ||
+		!u.Contains(netip.MustParseAddr("2001:db8::1")) || u.Contains(netip.MustParseAddr("198.51.100.1")) {
+		t.Errorf("union of two sets: %d networks", u.Len())
+	}
+}
