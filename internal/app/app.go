@@ -253,8 +253,7 @@ func NewService(o *Options, reg prometheus.Registerer, log logr.Logger) (*Servic
 		rep = c
 	}
 	store := policy.NewStore()
-	h := newHandler(geo, asn, rep, o.AbuseIPDBBudget, store, m, log.WithName("decision"), nil)
-	h.Engine.State = st
+	h := newHandler(geo, asn, rep, o.AbuseIPDBBudget, st, store, m, log.WithName("decision"), nil)
 	svc := &Service{Store: store, Metrics: m, Geo: geo, ASN: asn, Auth: auth, Handler: h, Lifecycle: metrics.NewLifecycle(reg), Reloads: metrics.NewReloads(reg), State: st,
 		IPLists: metrics.NewIPLists(reg)}
 	svc.Server = &serve.Server{
@@ -311,10 +310,11 @@ func (s *Service) Close() error {
 
 // newHandler assembles the decision path that both the action endpoint and
 // `tokenguard decide` answer through. rep is nil when AbuseIPDB is off (its
-// rules are then skipped); m may be nil; now nil means time.Now.
-func newHandler(geo *geoip.Resolver, asn *geoip.ASNResolver, rep engine.Reputation, budget time.Duration, store *policy.Store,
+// rules are then skipped); st holds velocity counts and user history; m
+// may be nil; now nil means time.Now.
+func newHandler(geo *geoip.Resolver, asn *geoip.ASNResolver, rep engine.Reputation, budget time.Duration, st state.Store, store *policy.Store,
 	m *metrics.Metrics, log logr.Logger, now func() time.Time) *webhook.Handler {
-	eng := &engine.Engine{Geo: geo, ASN: asn, Reputation: rep, ReputationBudget: budget}
+	eng := &engine.Engine{Geo: geo, ASN: asn, Reputation: rep, ReputationBudget: budget, State: st}
 	return &webhook.Handler{Engine: eng, Policies: store, Metrics: m, Log: log, Now: now}
 }
 

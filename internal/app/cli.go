@@ -158,9 +158,8 @@ func decide(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "invalid:", err)
 		return 1
 	}
-	h := newHandler(geo, asn, nil, 0, store, nil, logr.Discard(), func() time.Time { return now })
 	// Velocity limits and user history count this one call, from nothing.
-	h.Engine.State = state.NewMemory(func() time.Time { return now })
+	h := newHandler(geo, asn, nil, 0, state.NewMemory(func() time.Time { return now }), store, nil, logr.Discard(), func() time.Time { return now })
 	a := h.Handle(context.Background(), req)
 	b, err := json.Marshal(a.Body)
 	if err != nil {
@@ -249,7 +248,7 @@ func readRequest(name string) (*action.Request, error) {
 		return nil, fmt.Errorf("--request %s: empty, expected a platform call (JSON)", name)
 	}
 	var req action.Request
-	if err := json.Unmarshal(b, &req); err != nil {
+	if err := action.DecodeRequest(b, &req); err != nil {
 		return nil, fmt.Errorf("--request %s: not a platform call: %s", name, jsonProblem(b, err))
 	}
 	return &req, nil
