@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/internal/logging"
 	tu "github.com/tokenguard/tokenguard/internal/testutil"
+	"github.com/tokenguard/tokenguard/internal/testutil/cputime"
 	"github.com/tokenguard/tokenguard/webhook"
 )
 
@@ -25,9 +26,9 @@ import (
 func benchServe(b *testing.B, h http.Handler, body []byte) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	defer func() {
-		if cpu := cpuTime() - cpu0; cpu > 0 && b.N > 0 {
+		if cpu := cputime.Used() - cpu0; cpu > 0 && b.N > 0 {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 		}
 	}()

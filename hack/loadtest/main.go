@@ -52,6 +52,7 @@ import (
 	"github.com/tokenguard/tokenguard/internal/policy"
 	"github.com/tokenguard/tokenguard/internal/standalone"
 	"github.com/tokenguard/tokenguard/internal/testutil"
+	"github.com/tokenguard/tokenguard/internal/testutil/cputime"
 	"github.com/tokenguard/tokenguard/webhook"
 )
 
@@ -230,13 +231,13 @@ func run(o options) error {
 	rps, cpu := map[string][]float64{}, map[string][]float64{}
 	for i := 0; i < o.rounds; i++ {
 		for _, t := range rotated(targets, i) {
-			c0 := cpuTime()
+			c0 := cputime.Used()
 			v, errs := closedLoop(t.url, cached, o.workers, o.duration)
 			if errs > 0 {
 				return fmt.Errorf("%d errors against %s", errs, t.name)
 			}
 			rps[t.name] = append(rps[t.name], v)
-			cpu[t.name] = append(cpu[t.name], float64((cpuTime()-c0).Microseconds())/(v*o.duration.Seconds()))
+			cpu[t.name] = append(cpu[t.name], float64((cputime.Used()-c0).Microseconds())/(v*o.duration.Seconds()))
 		}
 	}
 	for _, t := range targets {

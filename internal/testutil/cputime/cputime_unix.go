@@ -3,15 +3,18 @@
 
 //go:build unix
 
-package main
+// Package cputime reads the CPU time this process has used, for the
+// benchmarks and the load tool that report CPU per call.
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time this process has used (user and system).
-func cpuTime() time.Duration {
+// Used is the CPU time this process has used (user and system); 0 where
+// it cannot be read.
+func Used() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
